@@ -1,0 +1,18 @@
+"""Paths to the data shipped with carroyage (see ``data/PROVENANCE.md``).
+
+In a source checkout (and an editable install) the files live in the repository's ``data/``; a
+built wheel carries the same files in ``carroyage/_data``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+DATA_DIR = _HERE / "_data" if (_HERE / "_data").is_dir() else _HERE.parent / "data"
+
+AMIENS_2019 = DATA_DIR / "filosofi2019_200m_amiens.csv"
+AMIENS_2021 = DATA_DIR / "filosofi2021_200m_amiens_inc.csv"
+QPV_2024 = DATA_DIR / "qpv2024_france.geojson"
+QPV_2024_STATS = DATA_DIR / "qpv2024_stats_france.csv"
+AMIENS_COMMUNES = DATA_DIR / "communes_amiens_metropole.geojson"

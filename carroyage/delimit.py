@@ -1,0 +1,290 @@
+"""Delimitation: cell shares → candidate cells → clusters → quartier tests → polygons.
+
+The decree tests the quartier, not each cell (METHOD.md, "The rule"): cells whose share of
+low-income residents passes the rule are *candidates*; contiguous candidates (rook or queen,
+``scipy.ndimage.label``), with small enclosed gaps filled, form clusters; a cluster becomes a
+quartier when it has at least ``min_population`` residents and more than ``low_income_share`` of
+them are below the threshold, pooled over the cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio import features
+from scipy import ndimage
+
+from .errors import InputError
+from .grid import Grid
+from .income import CellIncome, IncomeModel, cell_distributions, cell_income, equivalent_fraction, pooled_medians
+from .manifest import build_manifest
+from .readers import CellTable
+from .rules import Rule, Threshold, get_rule
+
+Progress = Callable[[str], None]
+STRUCTURES = {"rook": ndimage.generate_binary_structure(2, 1), "queen": ndimage.generate_binary_structure(2, 2)}
+CODE_PREFIX = "QC"
+
+
+@dataclass
+class Geography:
+    """A delimited priority geography.
+
+    Attributes
+    ----------
+    cells : geopandas.GeoDataFrame
+        One row per input cell: ``idcar_200m``, ``population``, ``low_income_share``,
+        ``median_income``, ``flagged`` (candidate), ``cluster`` (0: none), ``qpv`` (code or empty),
+        cell square in EPSG:3035.
+    qpv : geopandas.GeoDataFrame
+        One row per quartier: ``code``, ``population``, ``median_income``, ``low_income_share``,
+        ``cells``, ``area_ha``, ``estimated``, polygon in EPSG:3035.
+    manifest : dict
+        How it was made: rule version and parameters, threshold, inputs and their hashes, versions.
+    layers : dict
+        Further layers (``quartier_vecu``, ``veille_active``...) added by later stages.
+    """
+
+    cells: gpd.GeoDataFrame
+    qpv: gpd.GeoDataFrame
+    manifest: dict[str, object]
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Connected candidate cells on the grid's raster frame."""
+
+    raster: np.ndarray  # label per raster position, 0 outside every cluster
+    count: int
+    of_cell: np.ndarray  # label of each input cell
+
+
+def delimit(
+    cells: CellTable,
+    rule: Rule | str = "decree-2014",
+    *,
+    national_median: float | None = None,
+    agglomeration_median: float | None = None,
+    agglomeration_population: float | None = None,
+    model: IncomeModel | None = None,
+    progress: Progress | None = None,
+    **parameters: object,
+) -> Geography:
+    """Delimit priority quartiers on an income grid.
+
+    Parameters
+    ----------
+    cells : CellTable
+        The grid, from :func:`carroyage.read_grid`.
+    rule : Rule or str
+        Rule version (``"seed"``, ``"decree-2014"``) or a :class:`Rule`.
+    national_median : float, optional
+        National median income in the grid's income concept (standard of living for Filosofi
+        grids: 22,040 € in 2019). Required by ``decree-2014``.
+    agglomeration_median : float, optional
+        Median income of the unité urbaine; computed from the grid when not given.
+    agglomeration_population : float, optional
+        Population of the unité urbaine; the grid's total when not given.
+    model : IncomeModel, optional
+        Estimator assumptions (national figures).
+    progress : callable, optional
+        Called with a short message at each stage.
+    **parameters
+        Rule parameters to override (``contiguity``, ``min_population``, ``threshold_fraction``...).
+
+    Returns
+    -------
+    Geography
+
+    Examples
+    --------
+    >>> from carroyage import read_grid
+    >>> from carroyage.data import AMIENS_2019
+    >>> geo = delimit(read_grid(AMIENS_2019), "decree-2014", national_median=22_040)
+    >>> len(geo.qpv) > 0, bool(geo.qpv["estimated"].all())
+    (True, True)
+    """
+    say = progress or (lambda message: None)
+    if cells.frame["population"].sum() <= 0:
+        raise InputError(f"{cells.source}: no residents in any cell; expected population > 0")
+    rule = get_rule(rule).with_params(**parameters)
+    model = model or IncomeModel(**({"national_median": national_median} if national_median and cells.income_concept == "disposable" else {}))
+    grid = Grid.around(cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy(), cells.resolution, cells.epsg)
+
+    say("income threshold")
+    threshold = _threshold(cells, rule, model, national_median, agglomeration_median, agglomeration_population)
+    say("low-income share per cell" + (" (estimated)" if not cells.exact else ""))
+    income = cell_income(cells, threshold.value if threshold else None, model, national_median)
+    flagged = income.low_share > rule.low_income_share
+
+    say("clusters")
+    clusters = cluster_cells(grid, flagged, rule.contiguity, rule.gap_fill_cells)
+    figures = _cluster_figures(clusters, income)
+    eligible = _agglomeration_eligible(rule, threshold, cells)
+    keep = eligible & (figures["population"] >= rule.min_population) & (figures["low_income_share"] > rule.low_income_share)
+    figures["kept"] = keep
+    codes = _codes(keep)
+
+    say("quartier polygons")
+    qpv = _quartier_layer(grid, clusters, figures, codes, income.estimated or "median_income" not in cells.frame)
+    cell_layer = _cell_layer(cells, grid, income, flagged, clusters, codes)
+    manifest = build_manifest(
+        stage="delimit",
+        rule=rule,
+        inputs={"grid": cells.describe()},
+        threshold=threshold,
+        estimator={**_estimator_record(cells, model), "fit": income.facts},
+        agglomeration_eligible=bool(eligible),
+        clusters=int(clusters.count),
+        quartiers=int(keep.sum()),
+    )
+    return Geography(cell_layer, qpv, manifest)
+
+
+def _threshold(
+    cells: CellTable,
+    rule: Rule,
+    model: IncomeModel,
+    national_median: float | None,
+    agglomeration_median: float | None,
+    agglomeration_population: float | None,
+) -> Threshold | None:
+    population = float(cells.frame["population"].sum()) if agglomeration_population is None else agglomeration_population
+    if agglomeration_median is None:
+        if "income_sum" not in cells.frame and "median_income" not in cells.frame:
+            return None  # population_low counts were made against the user's own threshold
+        fitted = cell_distributions(cells, model, national_median)
+        everyone = np.zeros(len(fitted.mu), dtype=np.int64)
+        agglomeration_median = float(pooled_medians(fitted.mu, fitted.sigma, cells.frame["population"].to_numpy(), everyone, 1)[0])
+    fraction = equivalent_fraction(rule.threshold_fraction, cells.income_concept, model)
+    return rule.threshold(agglomeration_median, population, national_median, fraction)
+
+
+def _agglomeration_eligible(rule: Rule, threshold: Threshold | None, cells: CellTable) -> bool:
+    population = threshold.agglomeration_population if threshold else float(cells.frame["population"].sum())
+    return population >= rule.min_agglomeration_population
+
+
+def cluster_cells(grid: Grid, flagged: np.ndarray, contiguity: str, gap_fill_cells: int = 0) -> Clusters:
+    """Label contiguous candidate cells, after filling enclosed gaps of at most ``gap_fill_cells``.
+
+    Parameters
+    ----------
+    grid : Grid
+        Raster frame of the cells.
+    flagged : array of bool
+        Candidate cells.
+    contiguity : {"rook", "queen"}
+    gap_fill_cells : int
+        Largest enclosed hole (in raster positions, inhabited or not) that joins its cluster.
+
+    Examples
+    --------
+    >>> g = Grid.around(np.array([0, 200, 400]), np.array([0, 200, 0]), 200)
+    >>> cluster_cells(g, np.array([True, True, True]), "rook").count
+    3
+    >>> cluster_cells(g, np.array([True, True, True]), "queen").count
+    1
+    """
+    structure = STRUCTURES[contiguity]
+    mask = grid.paint(flagged, fill=False)
+    if gap_fill_cells > 0:
+        holes = ndimage.binary_fill_holes(mask, structure=structure) & ~mask
+        hole_labels, n_holes = ndimage.label(holes, structure=STRUCTURES["rook"])
+        sizes = np.bincount(hole_labels.ravel(), minlength=n_holes + 1)
+        small = (sizes <= gap_fill_cells) & (np.arange(n_holes + 1) > 0)
+        mask |= small[hole_labels]
+    raster, count = ndimage.label(mask, structure=structure)
+    return Clusters(raster.astype(np.int32), int(count), raster[grid.row, grid.col].astype(np.int64))
+
+
+def _cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
+    n = clusters.count + 1
+    label = clusters.of_cell
+    population = np.bincount(label, weights=income.population, minlength=n)
+    low = np.bincount(label, weights=income.population * income.low_share, minlength=n)
+    cells = np.bincount(label, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(population > 0, low / population, 0.0)
+    median = pooled_medians(income.mu, income.sigma, income.population, np.where(label > 0, label, -1), n)
+    return pd.DataFrame({"population": population, "low_income_share": share, "median_income": median, "cells": cells}).iloc[1:]
+
+
+def _codes(keep: pd.Series) -> pd.Series:
+    """Codes in ``ndimage.label`` order, i.e. by each quartier's north-west-most cell."""
+    width = max(3, len(str(int(keep.sum()))))
+    codes = pd.Series("", index=keep.index, dtype=object)
+    codes[keep] = [f"{CODE_PREFIX}{i:0{width}d}" for i in range(1, int(keep.sum()) + 1)]
+    return codes
+
+
+def _quartier_layer(grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes: pd.Series, estimated: bool) -> gpd.GeoDataFrame:
+    kept_labels = figures.index[figures["kept"]].to_numpy()
+    remap = np.zeros(clusters.count + 1, dtype=np.int32)
+    remap[kept_labels] = np.arange(1, len(kept_labels) + 1, dtype=np.int32)
+    kept = remap[clusters.raster]
+    polygons, values = [], []
+    for geometry, value in features.shapes(kept, mask=kept > 0, transform=grid.transform, connectivity=4):
+        polygons.append(shapely.geometry.shape(geometry))
+        values.append(int(value) - 1)
+    order = np.argsort(values, kind="stable")
+    parts = np.asarray(polygons, dtype=object)[order] if polygons else np.array([], dtype=object)
+    geometry = shapely.multipolygons(parts, indices=np.asarray(values, dtype=np.int64)[order]) if polygons else []
+    chosen = figures.loc[kept_labels]
+    frame = pd.DataFrame(
+        {
+            "code": codes.loc[kept_labels].to_numpy(dtype=str),
+            "population": chosen["population"].round(1).to_numpy(),
+            "median_income": chosen["median_income"].round(0).to_numpy(),
+            "low_income_share": chosen["low_income_share"].round(4).to_numpy(),
+            "cells": chosen["cells"].to_numpy(dtype=np.int64),
+            "area_ha": shapely.area(geometry) / 1e4 if len(kept_labels) else np.array([]),
+            "estimated": np.full(len(kept_labels), estimated),
+        }
+    )
+    return gpd.GeoDataFrame(frame, geometry=list(geometry) if len(kept_labels) else [], crs=f"EPSG:{grid.epsg}")
+
+
+def _cell_layer(cells: CellTable, grid: Grid, income: CellIncome, flagged: np.ndarray, clusters: Clusters, codes: pd.Series) -> gpd.GeoDataFrame:
+    x, y = cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy()
+    label = clusters.of_cell
+    code_of_label = np.concatenate([[""], codes.to_numpy(dtype=object)]) if clusters.count else np.array([""], dtype=object)
+    frame = pd.DataFrame(
+        {
+            "idcar_200m": cells.frame["id"].to_numpy(),
+            "population": income.population,
+            "low_income_share": np.round(income.low_share, 4),
+            "median_income": np.round(income.median, 0),
+            "flagged": flagged,
+            "cluster": label,
+            "qpv": code_of_label[label].astype(str),
+        }
+    )
+    boxes = shapely.box(x, y, x + cells.resolution, y + cells.resolution)
+    return gpd.GeoDataFrame(frame, geometry=boxes, crs=f"EPSG:{grid.epsg}")
+
+
+def _estimator_record(cells: CellTable, model: IncomeModel) -> dict[str, object]:
+    if "population_low" in cells.frame:
+        return {"method": "exact: population_low given per cell", "estimated": False}
+    if "median_income" in cells.frame:
+        return {
+            "method": "cell test exact (median_income per cell); quartier share and median estimated "
+            "from log-normal cells with the national spread",
+            "estimated": True,
+            "model": model.describe(),
+        }
+    fitted = "households" in cells.frame and "poor_households" in cells.frame
+    return {
+        "method": "estimated: log-normal cells (mean ind_snv/ind, spread "
+        + ("fitted on men_pauv/men" if fitted else "national, no household columns")
+        + "), disposable-to-declared bridge, pooled per quartier",
+        "estimated": True,
+        "model": model.describe(),
+    }

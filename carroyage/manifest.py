@@ -1,0 +1,53 @@
+"""The run manifest: how an output was made.
+
+Every output carries one: stage, rule version and every parameter, the threshold and how it was
+computed, input files with their sha256, estimator assumptions, software versions and the date.
+The date is the day (UTC), or ``SOURCE_DATE_EPOCH`` when set, so that two runs on the same inputs
+give identical files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import platform
+import sys
+from importlib import metadata
+
+PACKAGES = ("carroyage", "numpy", "scipy", "pandas", "shapely", "geopandas", "pyogrio", "pyproj", "rasterio", "pyarrow")
+
+
+def run_date() -> str:
+    """The run's date, ISO 8601 (``SOURCE_DATE_EPOCH`` wins, for reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return when.date().isoformat()
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape the result."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def build_manifest(stage: str, **facts: object) -> dict[str, object]:
+    """A manifest for one stage; dataclasses among ``facts`` are turned into dicts."""
+    record: dict[str, object] = {"stage": stage}
+    for key, value in facts.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
+        record[key] = value
+    record["command"] = " ".join(["carroyage", *sys.argv[1:]]) if _from_cli() else None
+    record["versions"] = versions()
+    record["date"] = run_date()
+    return record
+
+
+def _from_cli() -> bool:
+    return os.path.basename(sys.argv[0]) in ("carroyage", "__main__.py")

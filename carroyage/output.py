@@ -1,0 +1,144 @@
+"""Write and read geographies: GeoPackage (default), GeoParquet, GeoJSON (EPSG:4326).
+
+A GeoPackage holds the layers ``cells``, ``qpv``, any later layers (``quartier_vecu``,
+``veille_active``...) and a non-spatial ``manifest`` table (``key``, JSON ``value``). Files are
+written under a temporary name and moved into place only when complete, so a failed run leaves no
+half-written output. GDAL's own timestamps are pinned to the manifest date, so two runs on the same
+inputs give identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from .delimit import Geography
+from .errors import InputError, OutputError
+
+MANIFEST_LAYER = "manifest"
+CORE_LAYERS = ("qpv", "cells")
+
+
+@contextmanager
+def atomic_path(path: Path, start_from: Path | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    temporary_path = Path(temporary)
+    temporary_path.unlink()
+    if start_from is not None:
+        shutil.copyfile(start_from, temporary_path)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, path)
+    except BaseException:
+        temporary_path.unlink(missing_ok=True)
+        raise
+
+
+def write_geography(geography: Geography, path: str | Path, geojson: str | Path | None = None) -> list[Path]:
+    """Write a geography; return the files written.
+
+    Parameters
+    ----------
+    geography : Geography
+    path : str or Path
+        ``*.gpkg``: one GeoPackage with every layer. ``*.parquet``: one GeoParquet file per layer,
+        ``NAME.qpv.parquet``, ``NAME.cells.parquet``... and ``NAME.manifest.json``.
+    geojson : str or Path, optional
+        Also write the ``qpv`` layer as GeoJSON in EPSG:4326 (RFC 7946), manifest included.
+    """
+    path = Path(path)
+    layers = {"qpv": geography.qpv, "cells": geography.cells, **geography.layers}
+    try:
+        if path.suffix.lower() == ".gpkg":
+            written = [_write_gpkg(layers, geography.manifest, path)]
+        elif path.suffix.lower() == ".parquet":
+            written = _write_parquet(layers, geography.manifest, path)
+        else:
+            raise OutputError(f"{path}: unknown output format; expected a .gpkg or .parquet name")
+        if geojson is not None:
+            written.append(write_geojson(geography.qpv, geography.manifest, Path(geojson)))
+    except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"{path}: cannot write ({str(exc).splitlines()[0]})") from exc
+    return written
+
+
+def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object], path: Path) -> Path:
+    with atomic_path(path) as temporary:
+        _write_layers(temporary, layers, manifest)
+    return path
+
+
+def _write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]) -> None:
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"})
+    for name, layer in layers.items():
+        pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True)
+    pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
+
+
+def add_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]) -> Path:
+    """Add or replace layers in an existing GeoPackage and rewrite its manifest, atomically."""
+    path = Path(path)
+    with atomic_path(path, start_from=path) as temporary:
+        _write_layers(temporary, layers, manifest)  # writing a layer name again replaces that layer
+    return path
+
+
+def _manifest_table(manifest: dict[str, object]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"key": list(manifest), "value": [json.dumps(v, ensure_ascii=False, sort_keys=True, default=str) for v in manifest.values()]}
+    )
+
+
+def _write_parquet(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object], path: Path) -> list[Path]:
+    stem = path.name[: -len(path.suffix)]
+    targets = {name: path.with_name(f"{stem}.{name}.parquet") for name in layers}
+    targets[MANIFEST_LAYER] = path.with_name(f"{stem}.manifest.json")
+    for name, layer in layers.items():
+        with atomic_path(targets[name]) as temporary:
+            layer.to_parquet(temporary, index=False)
+    with atomic_path(targets[MANIFEST_LAYER]) as temporary:
+        temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    return list(targets.values())
+
+
+def write_geojson(layer: gpd.GeoDataFrame, manifest: dict[str, object], path: Path) -> Path:
+    """Write one layer as RFC 7946 GeoJSON (EPSG:4326) with the manifest as a ``carroyage`` member."""
+    collection = layer.to_crs(4326).to_geo_dict(drop_id=True)
+    collection["carroyage"] = manifest
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(collection, ensure_ascii=False, default=str), encoding="utf-8")
+    return path
+
+
+def read_geography(path: str | Path) -> Geography:
+    """Read a GeoPackage written by :func:`write_geography` (every layer, and the manifest)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        names = [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises DataSourceError for non-GeoPackage files
+        raise InputError(f"{path}: not a readable GeoPackage ({str(exc).splitlines()[0]})") from exc
+    missing = [name for name in (*CORE_LAYERS, MANIFEST_LAYER) if name not in names]
+    if missing:
+        raise InputError(f"{path}: missing layer(s) {', '.join(missing)}; expected a geography written by `carroyage delimit`")
+    layers = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER}
+    table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
+    manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"])}
+    for name in ("qpv", "cells"):
+        layers[name]["qpv" if name == "cells" else "code"] = layers[name]["qpv" if name == "cells" else "code"].fillna("")
+    return Geography(layers.pop("cells"), layers.pop("qpv"), manifest, layers)

@@ -1,0 +1,290 @@
+"""Read income grids into a :class:`CellTable`.
+
+Accepted inputs (METHOD.md, "INSEE Filosofi 200 m gridded data"):
+
+* INSEE Filosofi 200 m grids, CSV / GeoPackage / Shapefile / GeoParquet, every vintage: 2015
+  capitalised names (``IdINSPIRE``, ``Ind``, ``Men_pauv``, ``Ind_snv``, ``I_est_cr``), 2017-2021
+  lower case (``idcar_200m``, ``ind``, ``men_pauv``, ``ind_snv``, ``i_est_200``), RFL 2010
+  (``ind_c``, ``ind_srf``: declared income). A file may hold only some columns.
+* A plain cell table with exact figures: ``idcar_200m``, ``population`` and either
+  ``median_income`` (the cell's median declared income per UC) or ``population_low`` (residents
+  below the rule's threshold).
+
+Cells are identified by their INSPIRE id; the file geometry, when there is one, is ignored (INSEE
+ships metropolitan geometry in Lambert-93, where cells are no longer aligned squares).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .errors import InputError
+from .grid import parse_ids
+
+# canonical name -> accepted source names (lower case), first match wins
+ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("idcar_200m", "idinspire", "id_inspire", "idcar_1km", "idcar_nat", "idcar"),
+    "population": ("population", "ind", "ind_c"),
+    "households": ("men",),
+    "poor_households": ("men_pauv",),
+    "income_sum": ("ind_snv", "ind_srf"),
+    "imputed": ("i_est_200", "i_est_cr", "i_est_1km"),
+    "median_income": ("median_income",),
+    "population_low": ("population_low",),
+}
+NUMERIC = ("population", "households", "poor_households", "income_sum", "median_income", "population_low")
+INCOME_CONCEPT = {"ind_snv": "disposable", "ind_srf": "declared"}
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".gpkg": "layer", ".shp": "layer", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class CellTable:
+    """Inhabited cells of one income grid, with canonical column names.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per cell: ``id``, ``x``, ``y`` (lower-left corner, EPSG:3035 metres),
+        ``population`` and whichever of ``households``, ``poor_households``, ``income_sum``,
+        ``imputed``, ``median_income``, ``population_low`` the file holds.
+    epsg, resolution : int
+        Grid CRS and cell size decoded from the ids.
+    source : str
+        Path of the file read.
+    sha256 : str
+        Hash of the file's bytes (for the run manifest).
+    columns : dict
+        Canonical name -> the file's own column name.
+    """
+
+    frame: pd.DataFrame
+    epsg: int
+    resolution: int
+    source: str
+    sha256: str
+    columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        """True when the file gives the low-income figure itself (no estimation needed)."""
+        return "population_low" in self.frame or "median_income" in self.frame
+
+    @property
+    def income_concept(self) -> str:
+        """``declared`` or ``disposable``: which income the file's figures measure."""
+        if self.exact:
+            return "declared"
+        return INCOME_CONCEPT[self.columns["income_sum"].lower()]
+
+    def describe(self) -> dict[str, object]:
+        """Facts about the input for the run manifest."""
+        return {
+            "path": self.source,
+            "sha256": self.sha256,
+            "cells": len(self.frame),
+            "population": float(self.frame["population"].sum()),
+            "epsg": self.epsg,
+            "resolution_m": self.resolution,
+            "columns": self.columns,
+            "income_concept": self.income_concept,
+        }
+
+
+def read_grid(path: str | Path) -> CellTable:
+    """Read an income grid file (CSV, GeoPackage, Shapefile or GeoParquet).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file. Its suffix chooses the reader.
+
+    Returns
+    -------
+    CellTable
+
+    Raises
+    ------
+    InputError
+        Missing, empty or binary file; missing column; malformed, off-grid or duplicate cell id;
+        missing, non-numeric or negative count. The message names the file, the row and what was
+        expected.
+
+    Examples
+    --------
+    >>> from carroyage.data import AMIENS_2019
+    >>> cells = read_grid(AMIENS_2019)
+    >>> len(cells.frame), cells.resolution, cells.income_concept
+    (1273, 200, 'disposable')
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise InputError(f"{name}: no such file")
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"{name}: unknown grid format {path.suffix!r}; expected .csv, .gpkg, .shp or .parquet")
+    if path.stat().st_size == 0:
+        raise InputError(f"{name}: the file is empty; expected an income grid")
+    table, row_word, row_offset = _READERS[kind](path)
+    if table.num_rows == 0:
+        raise InputError(f"{name}: no cells; expected at least one data row")
+    columns = _match_columns(table.column_names, name)
+    frame, parsed = _to_frame(table, columns, name, row_word, row_offset)
+    return CellTable(frame, parsed.epsg, parsed.resolution, name, _sha256(path), columns)
+
+
+def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if b"\x00" in head:
+        raise InputError(f"{path}: binary content; expected a text CSV file")
+    try:
+        header = head.splitlines()[0].decode("utf-8-sig")
+    except (IndexError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    id_columns = [c for c in header.split(delimiter) if c.strip().lower() in ALIASES["id"]]
+    try:
+        table = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in id_columns}, strings_can_be_null=True
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({_first_line(exc)})") from exc
+    return table, "line", 2
+
+
+def _read_layer(path: Path) -> tuple[pa.Table, str, int]:
+    import pyogrio
+
+    try:
+        _, table = pyogrio.read_arrow(path, read_geometry=False)
+    except Exception as exc:  # pyogrio raises several DataSource errors; all mean "not readable"
+        raise InputError(f"{path}: not a readable vector file ({_first_line(exc)})") from exc
+    return table, "feature", 1
+
+
+def _read_parquet(path: Path) -> tuple[pa.Table, str, int]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+    return table.drop_columns([c for c in ("geometry",) if c in table.column_names]), "row", 1
+
+
+_READERS = {"csv": _read_csv, "layer": _read_layer, "parquet": _read_parquet}
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _match_columns(names: list[str], source: str) -> dict[str, str]:
+    lower = {n.strip().lower(): n for n in names}
+    found = {}
+    for canonical, aliases in ALIASES.items():
+        match = next((lower[a] for a in aliases if a in lower), None)
+        if match is not None:
+            found[canonical] = match
+    for canonical in ("id", "population"):
+        if canonical not in found:
+            raise InputError(f"{source}: no {canonical} column; expected one of {', '.join(ALIASES[canonical])}")
+    has_exact = "median_income" in found or "population_low" in found
+    if not has_exact and "income_sum" not in found:
+        raise InputError(
+            f"{source}: no income column; expected ind_snv (Filosofi) or, for exact figures, "
+            "median_income or population_low"
+        )
+    return found
+
+
+def _to_frame(
+    table: pa.Table, columns: dict[str, str], source: str, row_word: str, row_offset: int
+) -> tuple[pd.DataFrame, object]:
+    def where(i: int) -> str:
+        return f"{source}: {row_word} {i + row_offset}"
+
+    ids = table.column(columns["id"]).combine_chunks()
+    if ids.null_count:
+        raise InputError(f"{where(_first_true(ids.is_null()))}: missing cell id")
+    parsed = parse_ids(ids.cast(pa.string()), source, row_word=row_word, row_offset=row_offset)
+    ids_np = np.asarray(ids.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+    frame = pd.DataFrame({"id": ids_np, "x": parsed.x, "y": parsed.y})
+    for canonical in NUMERIC:
+        if canonical in columns:
+            frame[canonical] = _numeric(table.column(columns[canonical]), columns[canonical], ids_np, where)
+    if "imputed" in columns:
+        imputed = _numeric(table.column(columns["imputed"]), columns["imputed"], ids_np, where)
+        frame["imputed"] = imputed > 0
+    _check_duplicates(frame, where)
+    _check_consistency(frame, columns, ids_np, where)
+    return frame, parsed
+
+
+def _numeric(column: pa.ChunkedArray, name: str, ids: np.ndarray, where) -> np.ndarray:
+    array = column.combine_chunks()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        text = pc.utf8_trim_whitespace(array)
+        ok = pc.match_substring_regex(text, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+        bad = pc.and_(pc.invert(pc.fill_null(ok, True)), pc.is_valid(text))
+        if pc.any(bad).as_py():
+            i = _first_true(bad)
+            raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} holds {array[i].as_py()!r}; expected a number")
+        array = pc.cast(text, pa.float64())
+    values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    missing = np.isnan(values)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is missing; expected a number ≥ 0")
+    negative = values < 0
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number ≥ 0")
+    return values
+
+
+def _first_true(mask: pa.Array) -> int:
+    return int(pc.index(pc.fill_null(mask, False), True).as_py())
+
+
+def _check_duplicates(frame: pd.DataFrame, where) -> None:
+    dup = frame.duplicated(["x", "y"], keep="first").to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        x, y = frame.at[i, "x"], frame.at[i, "y"]
+        first = int(np.flatnonzero((frame["x"].to_numpy() == x) & (frame["y"].to_numpy() == y))[0])
+        raise InputError(f"{where(i)}: cell {frame.at[i, 'id']} appears twice (first at {where(first).split(': ', 1)[1]}); expected each cell once")
+
+
+def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: np.ndarray, where) -> None:
+    pairs = [("population_low", "population"), ("poor_households", "households")]
+    for part, whole in pairs:
+        if part in frame and whole in frame:
+            over = frame[part].to_numpy() > frame[whole].to_numpy() * (1 + 1e-9) + 1e-9
+            if over.any():
+                i = int(np.flatnonzero(over)[0])
+                raise InputError(
+                    f"{where(i)} (cell {ids[i]}): {columns[part]!r} ({frame.at[i, part]:g}) exceeds "
+                    f"{columns[whole]!r} ({frame.at[i, whole]:g})"
+                )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
