@@ -117,6 +117,8 @@ def delimit(
     model = model or IncomeModel(**({"national_median": national_median} if national_median and cells.income_concept == "disposable" else {}))
     grid = Grid.around(cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy(), cells.resolution, cells.epsg)
 
+    if agglomeration_population is None:
+        agglomeration_population = float(cells.frame["population"].sum())
     say("income threshold")
     threshold = _threshold(cells, rule, model, national_median, agglomeration_median, agglomeration_population)
     say("low-income share per cell" + (" (estimated)" if not cells.exact else ""))
@@ -126,13 +128,13 @@ def delimit(
     say("clusters")
     clusters = cluster_cells(grid, flagged, rule.contiguity, rule.gap_fill_cells)
     figures = _cluster_figures(clusters, income)
-    eligible = _agglomeration_eligible(rule, threshold, cells)
+    eligible = agglomeration_population >= rule.min_agglomeration_population
     keep = eligible & (figures["population"] >= rule.min_population) & (figures["low_income_share"] > rule.low_income_share)
     figures["kept"] = keep
     codes = _codes(keep)
 
     say("quartier polygons")
-    qpv = _quartier_layer(grid, clusters, figures, codes, income.estimated or "median_income" not in cells.frame)
+    qpv = _quartier_layer(grid, clusters, figures, codes, income.estimated)
     cell_layer = _cell_layer(cells, grid, income, flagged, clusters, codes)
     manifest = build_manifest(
         stage="delimit",
@@ -140,6 +142,7 @@ def delimit(
         inputs={"grid": cells.describe()},
         threshold=threshold,
         estimator={**_estimator_record(cells, model), "fit": income.facts},
+        agglomeration_population=agglomeration_population,
         agglomeration_eligible=bool(eligible),
         clusters=int(clusters.count),
         quartiers=int(keep.sum()),
@@ -153,9 +156,8 @@ def _threshold(
     model: IncomeModel,
     national_median: float | None,
     agglomeration_median: float | None,
-    agglomeration_population: float | None,
+    agglomeration_population: float,
 ) -> Threshold | None:
-    population = float(cells.frame["population"].sum()) if agglomeration_population is None else agglomeration_population
     if agglomeration_median is None:
         if "income_sum" not in cells.frame and "median_income" not in cells.frame:
             return None  # population_low counts were made against the user's own threshold
@@ -163,12 +165,7 @@ def _threshold(
         everyone = np.zeros(len(fitted.mu), dtype=np.int64)
         agglomeration_median = float(pooled_medians(fitted.mu, fitted.sigma, cells.frame["population"].to_numpy(), everyone, 1)[0])
     fraction = equivalent_fraction(rule.threshold_fraction, cells.income_concept, model)
-    return rule.threshold(agglomeration_median, population, national_median, fraction)
-
-
-def _agglomeration_eligible(rule: Rule, threshold: Threshold | None, cells: CellTable) -> bool:
-    population = threshold.agglomeration_population if threshold else float(cells.frame["population"].sum())
-    return population >= rule.min_agglomeration_population
+    return rule.threshold(agglomeration_median, agglomeration_population, national_median, fraction)
 
 
 def cluster_cells(grid: Grid, flagged: np.ndarray, contiguity: str, gap_fill_cells: int = 0) -> Clusters:

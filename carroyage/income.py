@@ -112,7 +112,7 @@ def equivalent_fraction(fraction: float, concept: str, model: IncomeModel) -> fl
     Examples
     --------
     >>> round(equivalent_fraction(0.6, "disposable", IncomeModel()), 3)
-    0.686
+    0.688
     >>> equivalent_fraction(0.6, "declared", IncomeModel())
     0.6
     """

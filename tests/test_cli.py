@@ -1,0 +1,156 @@
+"""The command as a user runs it: exit codes, one-line errors, files written or not."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+
+from carroyage.data import AMIENS_2019
+from conftest import filosofi_frame
+
+POOR = {(c, r) for c in range(2, 6) for r in range(2, 5)}
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "carroyage", *map(str, args)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_delimit_amiens_writes_layers_manifest_and_summary(tmp_path):
+    out = tmp_path / "amiens.gpkg"
+    result = run("delimit", AMIENS_2019, "--rule", "decree-2014", "--national-median", "22040", "--out", out, "--geojson", tmp_path / "q.geojson")
+    assert result.returncode == 0, result.stderr
+    assert "quartiers" in result.stdout and "ESTIMATED" in result.stdout and "QC001" in result.stdout
+    assert "income threshold" in result.stderr  # stage messages
+    layers = dict(pyogrio.list_layers(out))
+    assert {"qpv", "cells", "manifest"} <= set(layers)
+    qpv = pyogrio.read_dataframe(out, layer="qpv")
+    assert list(qpv.columns) == ["code", "population", "median_income", "low_income_share", "cells", "area_ha", "estimated", "geometry"]
+    assert qpv.crs.to_epsg() == 3035 and len(qpv) >= 3
+    cells = pyogrio.read_dataframe(out, layer="cells")
+    assert {"idcar_200m", "population", "low_income_share", "flagged", "cluster"} <= set(cells.columns)
+    assert len(cells) == 1273
+    manifest = pyogrio.read_dataframe(out, layer="manifest", read_geometry=False).set_index("key")["value"].map(json.loads)
+    assert manifest["rule"]["name"] == "decree-2014" and manifest["rule"]["min_population"] == 1000
+    assert len(manifest["inputs"]["grid"]["sha256"]) == 64 and manifest["versions"]["numpy"]
+    assert manifest["threshold"]["value"] % 100 == 0
+    geojson = json.loads((tmp_path / "q.geojson").read_text())
+    lon, lat = np.array(geojson["features"][0]["geometry"]["coordinates"][0][0][0])
+    assert 2.2 < lon < 2.4 and 49.8 < lat < 50.0 and geojson["carroyage"]["stage"] == "delimit"
+
+
+def test_two_runs_give_identical_files(tmp_path):
+    out = tmp_path / "a.gpkg"
+    runs = []
+    for _ in range(2):
+        assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", out, "-q").returncode == 0
+        runs.append(out.read_bytes())
+    assert runs[0] == runs[1]
+
+
+def test_parquet_output_writes_one_file_per_layer(tmp_path):
+    result = run("delimit", AMIENS_2019, "--national-median", "22040", "--out", tmp_path / "x.parquet", "-q")
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {"x.qpv.parquet", "x.cells.parquet", "x.manifest.json"}
+
+
+def test_validate_prints_coverage_and_precision(tmp_path):
+    out = tmp_path / "a.gpkg"
+    run("delimit", AMIENS_2019, "--national-median", "22040", "--out", out, "-q")
+    result = run("validate", out)
+    assert result.returncode == 0, result.stderr
+    assert "coverage" in result.stdout and "QN08003M Amiens Nord" in result.stdout
+
+
+def good_frame():
+    return filosofi_frame(POOR)
+
+
+def corrupt(frame, column, row, value):
+    frame = frame.astype({column: object})
+    frame.loc[row, column] = value
+    return frame
+
+
+BAD_CSV = {
+    "malformed id": (lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN29990"), "line 6: cell id 'CRS3035RES200mN29990' is not of the form"),
+    "off-grid corner": (lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN2999010E3763200"), "line 6: cell 'CRS3035RES200mN2999010E3763200' has a corner off the 200 m grid"),
+    "negative count": (lambda f: corrupt(f, "ind", 7, -3), "line 9 (cell CRS3035RES200mN2999000E3764600): column 'ind' is -3; expected a number ≥ 0"),
+    "missing count": (lambda f: corrupt(f, "men_pauv", 7, None), "line 9 (cell CRS3035RES200mN2999000E3764600): column 'men_pauv' is missing"),
+    "text in a count": (lambda f: corrupt(f, "ind_snv", 2, "12 000"), "line 4 (cell CRS3035RES200mN2999000E3763600): column 'ind_snv' holds '12 000'; expected a number"),
+    "missing column": (lambda f: f.drop(columns="ind_snv"), "no income column; expected ind_snv"),
+    "missing id column": (lambda f: f.drop(columns="idcar_200m"), "no id column; expected one of idcar_200m"),
+    "duplicate cell": (lambda f: corrupt(f, "idcar_200m", 10, f.loc[3, "idcar_200m"]), "line 12: cell CRS3035RES200mN2999000E3763800 appears twice (first at line 5)"),
+    "more poor than households": (lambda f: corrupt(f, "men_pauv", 0, 999), "line 2 (cell CRS3035RES200mN2999000E3763200): 'men_pauv' (999) exceeds 'men' (50)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CSV)
+def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, write_csv, case):
+    make, expected = BAD_CSV[case]
+    path = write_csv(make(good_frame()))
+    out = tmp_path / "out" / "x.gpkg"
+    result = run("delimit", path, "--national-median", "22040", "--out", out)
+    assert_one_line_error(result, f"{path}: " if case not in ("missing column", "missing id column") else str(path), expected)
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+@pytest.mark.parametrize(
+    "case,content,expected",
+    [
+        ("empty", b"", "the file is empty"),
+        ("header only", b"idcar_200m,ind,ind_snv\n", "no cells"),
+        ("binary", bytes(range(256)) * 8, "binary content; expected a text CSV file"),
+    ],
+)
+def test_empty_or_binary_file(tmp_path, case, content, expected):
+    path = tmp_path / "grid.csv"
+    path.write_bytes(content)
+    assert_one_line_error(run("delimit", path, "--out", tmp_path / "x.gpkg"), str(path), expected)
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    assert_one_line_error(run("delimit", tmp_path / "nope.csv", "--out", tmp_path / "x.gpkg"), "nope.csv", "no such file")
+    other = tmp_path / "grid.xlsx"
+    other.write_text("x")
+    assert_one_line_error(run("delimit", other, "--out", tmp_path / "x.gpkg"), "grid.xlsx", "unknown grid format")
+
+
+def test_decree_without_national_median_and_bad_parameter(write_csv, tmp_path):
+    path = write_csv(good_frame())
+    assert_one_line_error(run("delimit", path, "--out", tmp_path / "x.gpkg"), "decree-2014", "needs the national median")
+    assert_one_line_error(
+        run("delimit", path, "--national-median", "22040", "--contiguity", "diagonal", "--out", tmp_path / "x.gpkg"),
+        "decree-2014",
+        "contiguity must be one of rook, queen",
+    )
+    assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_gpkg_and_shapefile_grids_read_like_the_csv(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    frame = good_frame()
+    for name, columns in (("grid.gpkg", {}), ("grid.shp", {"idcar_200m": "IdINSPIRE", "ind": "Ind", "men": "Men", "men_pauv": "Men_pauv", "ind_snv": "Ind_snv"})):
+        layer = gpd.GeoDataFrame(frame.rename(columns=columns), geometry=[shapely.Point(0, 0)] * len(frame), crs=2154)
+        layer.to_file(tmp_path / name)
+        result = run("delimit", tmp_path / name, "--national-median", "22040", "--out", tmp_path / f"{name}.gpkg", "-q")
+        assert result.returncode == 0, result.stderr
+        assert "QC001" in result.stdout
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, where: str, expected: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("  [")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("carroyage: error: ") and where in lines[0] and expected in lines[0], lines[0]

@@ -1,0 +1,106 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from carroyage import Grid, cluster_cells, delimit, read_grid
+from conftest import cell_ids, filosofi_frame
+
+
+def block(c0, r0, width, height):
+    return {(c, r) for c in range(c0, c0 + width) for r in range(r0, r0 + height)}
+
+
+def test_rook_and_queen_differ_on_diagonal_cells():
+    x = np.array([0, 200, 400, 400]) + 3_000_000
+    y = np.array([0, 200, 0, 600]) + 2_000_000
+    grid = Grid.around(x, y, 200)
+    flagged = np.ones(4, dtype=bool)
+    rook = cluster_cells(grid, flagged, "rook")
+    queen = cluster_cells(grid, flagged, "queen")
+    assert rook.count == 4
+    assert queen.count == 2  # three diagonal neighbours join, the lone northern cell stays apart
+    assert len(set(queen.of_cell[:3])) == 1 and queen.of_cell[3] != queen.of_cell[0]
+
+
+def test_gap_filling_joins_enclosed_holes_only_up_to_the_size():
+    ring = block(0, 0, 3, 3) - {(1, 1)}
+    cols, rows = np.array(sorted(ring)).T
+    grid = Grid.around(cols * 200.0 + 3_000_000, rows * 200.0 + 2_000_000, 200)
+    flagged = np.ones(len(cols), dtype=bool)
+    assert (cluster_cells(grid, flagged, "rook", gap_fill_cells=1).raster > 0).sum() == 9
+    assert (cluster_cells(grid, flagged, "rook", gap_fill_cells=0).raster > 0).sum() == 8
+
+
+def test_a_poor_block_of_enough_residents_becomes_one_quartier(write_csv):
+    frame = filosofi_frame(block(2, 2, 4, 3), size=10, residents=100.0)  # 12 cells, 1200 residents
+    geo = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=22_040)
+    assert len(geo.qpv) == 1
+    q = geo.qpv.iloc[0]
+    assert q["code"] == "QC001" and q["population"] == pytest.approx(1200) and q["cells"] == 12
+    assert q["area_ha"] == pytest.approx(48.0) and q["estimated"]
+    assert q["low_income_share"] > 0.5 and q["median_income"] < geo.manifest["threshold"]["value"]
+    inside = geo.cells["qpv"] == "QC001"
+    assert inside.sum() == 12 and geo.cells.loc[inside, "flagged"].all()
+
+
+def test_a_poor_block_below_the_minimum_population_is_left_out(write_csv):
+    frame = filosofi_frame(block(2, 2, 3, 3), size=10, residents=100.0)  # 900 residents
+    cells = read_grid(write_csv(frame))
+    assert len(delimit(cells, "decree-2014", national_median=22_040).qpv) == 0
+    assert len(delimit(cells, "decree-2014", national_median=22_040, min_population=800).qpv) == 1
+
+
+def test_contiguity_decides_whether_diagonal_blocks_merge(write_csv):
+    poor = block(0, 0, 3, 2) | block(3, 2, 3, 2)  # two 600-resident blocks touching at one corner
+    cells = read_grid(write_csv(filosofi_frame(poor, size=10)))
+    assert len(delimit(cells, national_median=22_040, contiguity="rook").qpv) == 0
+    queen = delimit(cells, national_median=22_040, contiguity="queen").qpv
+    assert len(queen) == 1 and queen.iloc[0]["population"] == pytest.approx(1200)
+
+
+def test_codes_follow_the_north_west_corner(write_csv):
+    poor = block(0, 7, 4, 3) | block(6, 0, 4, 3)
+    geo = delimit(read_grid(write_csv(filosofi_frame(poor, size=10))), national_median=22_040)
+    north, south = geo.qpv.set_index("code").geometry.bounds["maxy"].loc[["QC001", "QC002"]]
+    assert north > south
+
+
+def test_small_agglomeration_holds_no_quartier(write_csv):
+    cells = read_grid(write_csv(filosofi_frame(block(2, 2, 4, 3))))
+    geo = delimit(cells, national_median=22_040, agglomeration_population=9_000)
+    assert len(geo.qpv) == 0 and geo.manifest["agglomeration_eligible"] is False
+
+
+def test_exact_population_low_is_not_estimated(write_csv):
+    cols, rows = np.meshgrid(np.arange(6), np.arange(6))
+    ids = cell_ids(cols.ravel(), rows.ravel())
+    population = np.full(36, 100.0)
+    low = np.where(cols.ravel() < 3, 60.0, 10.0)  # west half: 60 % below the threshold
+    path = write_csv(pd.DataFrame({"idcar_200m": ids, "population": population, "population_low": low}))
+    geo = delimit(read_grid(path), "decree-2014", agglomeration_population=50_000)
+    assert len(geo.qpv) == 1
+    q = geo.qpv.iloc[0]
+    assert q["population"] == 1800 and q["low_income_share"] == pytest.approx(0.6) and not q["estimated"]
+    assert geo.manifest["estimator"]["estimated"] is False
+
+
+def test_exact_median_income_flags_cells_below_the_threshold(write_csv):
+    cols, rows = np.meshgrid(np.arange(6), np.arange(6))
+    median = np.where(cols.ravel() < 3, 9_000.0, 25_000.0)
+    frame = pd.DataFrame({"idcar_200m": cell_ids(cols.ravel(), rows.ravel()), "population": 100.0, "median_income": median})
+    geo = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=21_120, agglomeration_median=17_000, agglomeration_population=50_000)
+    assert geo.manifest["threshold"]["value"] == 12_000  # 0.6 × (0.7 × 21120 + 0.3 × 17000) = 11930.4
+    assert geo.cells["flagged"].sum() == 18 and len(geo.qpv) == 1
+
+
+def test_real_amiens_grid_finds_the_largest_official_quartiers():
+    from carroyage.data import AMIENS_2019, QPV_2024
+    from carroyage.validate import validate
+    from carroyage.zones_io import read_official
+
+    geo = delimit(read_grid(AMIENS_2019), "decree-2014", national_median=22_040)
+    official = read_official(QPV_2024)
+    result = validate(geo.cells, official[official["insee_dep"] == "80"])
+    covered = result.per_official.set_index("code_qp")["coverage"]
+    assert covered["QN08003M"] > 0.6 and covered["QN08001M"] > 0.8  # Amiens Nord, Etouvie
+    assert result.coverage > 0.6 and result.precision > 0.7

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from carroyage import Grid, GridIdError, format_ids, parse_ids
+
+
+@pytest.mark.parametrize("res,epsg", [(200, 3035), (1000, 3035), (200, 2975), (100, 5490)])
+def test_ids_round_trip(res, epsg):
+    rng = np.random.default_rng(1)
+    x = rng.integers(10_000, 20_000, 50) * res
+    y = rng.integers(10_000, 20_000, 50) * res
+    ids = format_ids(x, y, res, epsg)
+    parsed = parse_ids(ids)
+    assert (parsed.epsg, parsed.resolution) == (epsg, res)
+    assert np.array_equal(parsed.x, x) and np.array_equal(parsed.y, y)
+    assert np.array_equal(format_ids(parsed.x, parsed.y, res, epsg), ids)
+
+
+def test_real_id_is_lower_left_corner():
+    parsed = parse_ids(["CRS3035RES200mN2999000E3763200"])
+    assert (parsed.x[0], parsed.y[0]) == (3763200, 2999000)
+
+
+@pytest.mark.parametrize(
+    "bad,expected",
+    [
+        ("CRS3035RES200mN2999000", "row 2: cell id 'CRS3035RES200mN2999000' is not of the form"),
+        ("CRS3035RES200mN2999050E3763200", "row 2: cell 'CRS3035RES200mN2999050E3763200' has a corner off the 200 m grid"),
+        ("CRS3035RES1000mN2999000E3763000", "row 2: mixed resolution in cell ids (200 and 1000)"),
+    ],
+)
+def test_bad_ids_name_the_row(bad, expected):
+    with pytest.raises(GridIdError, match="grid.csv: " + expected.replace("(", r"\(").replace(")", r"\)")):
+        parse_ids(["CRS3035RES200mN2999000E3763200", bad], "grid.csv")
+
+
+def test_grid_paints_and_reads_back_cells():
+    x = np.array([0, 200, 600]) + 1_000_000
+    y = np.array([0, 400, 0]) + 2_000_000
+    grid = Grid.around(x, y, 200)
+    raster = grid.paint(np.array([1, 2, 3]))
+    assert raster.sum() == 6 and raster[grid.row, grid.col].tolist() == [1, 2, 3]
+    cx, cy = grid.corners(grid.row, grid.col)
+    assert np.array_equal(cx, x) and np.array_equal(cy, y)
+    # north-up: the northern cell sits on an upper row
+    assert grid.row[1] < grid.row[0]
