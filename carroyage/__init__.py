@@ -3,7 +3,8 @@
 The public API is re-exported here; implementations live in one module per stage.
 """
 
-from .delimit import Geography, cluster_cells, delimit
+from .clusters import cluster_cells
+from .delimit import Geography, delimit
 from .errors import CarroyageError, GridIdError, InputError, OutputError, RuleError
 from .grid import Grid, format_ids, parse_ids
 from .income import IncomeModel

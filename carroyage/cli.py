@@ -128,6 +128,21 @@ def validate(
         typer.echo(f"  {row.code_qp} {row.lib_qp[:34]:34} {row.residents:8,.0f} residents, {row.coverage:6.1%} covered")
 
 
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option(help="Where to write the geography.")] = Path("out"),
+    quiet: Quiet = False,
+) -> None:
+    """The main job on the shipped Amiens data: delimit (decree-2014, 2019 grid) and validate."""
+    from .data import AMIENS_2019
+
+    target = out_dir / "amiens_2019.gpkg"
+    typer.echo(f"== carroyage delimit {AMIENS_2019.name} --rule decree-2014 --national-median 22040 --out {target}")
+    delimit(AMIENS_2019, target, rule="decree-2014", national_median=22_040, quiet=quiet)
+    typer.echo(f"\n== carroyage validate {target}")
+    validate(target)
+
+
 def main() -> None:
     """Entry point: run the app, turning carroyage errors into one line and exit code 2."""
     try:

@@ -1,8 +1,8 @@
 """Delimitation: cell shares → candidate cells → clusters → quartier tests → polygons.
 
 The decree tests the quartier, not each cell (METHOD.md, "The rule"): cells whose share of
-low-income residents passes the rule are *candidates*; contiguous candidates (rook or queen,
-``scipy.ndimage.label``), with small enclosed gaps filled, form clusters; a cluster becomes a
+low-income residents passes the rule are *candidates*; contiguous candidates (rook or queen), with small
+enclosed gaps filled, form clusters (:mod:`carroyage.clusters`); a cluster becomes a
 quartier when it has at least ``min_population`` residents and more than ``low_income_share`` of
 them are below the threshold, pooled over the cluster.
 """
@@ -11,23 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from rasterio import features
-from scipy import ndimage
 
 from .errors import InputError
+from .clusters import Clusters, cluster_cells, cluster_polygons
 from .grid import Grid
-from .income import CellIncome, IncomeModel, cell_distributions, cell_income, equivalent_fraction, pooled_medians
+from .income import CellIncome, CellModel, IncomeModel, cell_distributions, cell_income, equivalent_fraction, pooled_medians
 from .manifest import build_manifest
 from .readers import CellTable
 from .rules import Rule, Threshold, get_rule
 
 Progress = Callable[[str], None]
-STRUCTURES = {"rook": ndimage.generate_binary_structure(2, 1), "queen": ndimage.generate_binary_structure(2, 2)}
 CODE_PREFIX = "QC"
 
 
@@ -37,10 +36,10 @@ class Geography:
 
     Attributes
     ----------
-    cells : geopandas.GeoDataFrame
+    cell_table : pandas.DataFrame
         One row per input cell: ``idcar_200m``, ``population``, ``low_income_share``,
         ``median_income``, ``flagged`` (candidate), ``cluster`` (0: none), ``qpv`` (code or empty),
-        cell square in EPSG:3035.
+        and the lower-left corner ``x``, ``y``.
     qpv : geopandas.GeoDataFrame
         One row per quartier: ``code``, ``population``, ``median_income``, ``low_income_share``,
         ``cells``, ``area_ha``, ``estimated``, polygon in EPSG:3035.
@@ -48,21 +47,23 @@ class Geography:
         How it was made: rule version and parameters, threshold, inputs and their hashes, versions.
     layers : dict
         Further layers (``quartier_vecu``, ``veille_active``...) added by later stages.
+    resolution, epsg : int
+        Cell size and CRS of the grid.
     """
 
-    cells: gpd.GeoDataFrame
+    cell_table: pd.DataFrame
     qpv: gpd.GeoDataFrame
     manifest: dict[str, object]
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    resolution: int = 200
+    epsg: int = 3035
 
-
-@dataclass(frozen=True)
-class Clusters:
-    """Connected candidate cells on the grid's raster frame."""
-
-    raster: np.ndarray  # label per raster position, 0 outside every cluster
-    count: int
-    of_cell: np.ndarray  # label of each input cell
+    @cached_property
+    def cells(self) -> gpd.GeoDataFrame:
+        """The cells as a GeoDataFrame of squares (built on first use: millions of polygons)."""
+        x, y = self.cell_table["x"].to_numpy(), self.cell_table["y"].to_numpy()
+        squares = shapely.box(x, y, x + self.resolution, y + self.resolution)
+        return gpd.GeoDataFrame(self.cell_table.drop(columns=["x", "y"]), geometry=squares, crs=f"EPSG:{self.epsg}")
 
 
 def delimit(
@@ -120,9 +121,10 @@ def delimit(
     if agglomeration_population is None:
         agglomeration_population = float(cells.frame["population"].sum())
     say("income threshold")
-    threshold = _threshold(cells, rule, model, national_median, agglomeration_median, agglomeration_population)
+    fitted = cell_distributions(cells, model, national_median)
+    threshold = _threshold(cells, fitted, rule, model, national_median, agglomeration_median, agglomeration_population)
     say("low-income share per cell" + (" (estimated)" if not cells.exact else ""))
-    income = cell_income(cells, threshold.value if threshold else None, model, national_median)
+    income = cell_income(cells, fitted, threshold.value if threshold else None)
     flagged = income.low_share > rule.low_income_share
 
     say("clusters")
@@ -135,7 +137,7 @@ def delimit(
 
     say("quartier polygons")
     qpv = _quartier_layer(grid, clusters, figures, codes, income.estimated)
-    cell_layer = _cell_layer(cells, grid, income, flagged, clusters, codes)
+    cell_layer = _cell_table(cells, income, flagged, clusters, codes)
     manifest = build_manifest(
         stage="delimit",
         rule=rule,
@@ -147,11 +149,12 @@ def delimit(
         clusters=int(clusters.count),
         quartiers=int(keep.sum()),
     )
-    return Geography(cell_layer, qpv, manifest)
+    return Geography(cell_layer, qpv, manifest, resolution=cells.resolution, epsg=cells.epsg)
 
 
 def _threshold(
     cells: CellTable,
+    fitted: CellModel,
     rule: Rule,
     model: IncomeModel,
     national_median: float | None,
@@ -159,46 +162,12 @@ def _threshold(
     agglomeration_population: float,
 ) -> Threshold | None:
     if agglomeration_median is None:
-        if "income_sum" not in cells.frame and "median_income" not in cells.frame:
+        if not np.isfinite(fitted.mu).any():
             return None  # population_low counts were made against the user's own threshold
-        fitted = cell_distributions(cells, model, national_median)
         everyone = np.zeros(len(fitted.mu), dtype=np.int64)
         agglomeration_median = float(pooled_medians(fitted.mu, fitted.sigma, cells.frame["population"].to_numpy(), everyone, 1)[0])
     fraction = equivalent_fraction(rule.threshold_fraction, cells.income_concept, model)
     return rule.threshold(agglomeration_median, agglomeration_population, national_median, fraction)
-
-
-def cluster_cells(grid: Grid, flagged: np.ndarray, contiguity: str, gap_fill_cells: int = 0) -> Clusters:
-    """Label contiguous candidate cells, after filling enclosed gaps of at most ``gap_fill_cells``.
-
-    Parameters
-    ----------
-    grid : Grid
-        Raster frame of the cells.
-    flagged : array of bool
-        Candidate cells.
-    contiguity : {"rook", "queen"}
-    gap_fill_cells : int
-        Largest enclosed hole (in raster positions, inhabited or not) that joins its cluster.
-
-    Examples
-    --------
-    >>> g = Grid.around(np.array([0, 200, 400]), np.array([0, 200, 0]), 200)
-    >>> cluster_cells(g, np.array([True, True, True]), "rook").count
-    3
-    >>> cluster_cells(g, np.array([True, True, True]), "queen").count
-    1
-    """
-    structure = STRUCTURES[contiguity]
-    mask = grid.paint(flagged, fill=False)
-    if gap_fill_cells > 0:
-        holes = ndimage.binary_fill_holes(mask, structure=structure) & ~mask
-        hole_labels, n_holes = ndimage.label(holes, structure=STRUCTURES["rook"])
-        sizes = np.bincount(hole_labels.ravel(), minlength=n_holes + 1)
-        small = (sizes <= gap_fill_cells) & (np.arange(n_holes + 1) > 0)
-        mask |= small[hole_labels]
-    raster, count = ndimage.label(mask, structure=structure)
-    return Clusters(raster.astype(np.int32), int(count), raster[grid.row, grid.col].astype(np.int64))
 
 
 def _cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
@@ -214,7 +183,7 @@ def _cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
 
 
 def _codes(keep: pd.Series) -> pd.Series:
-    """Codes in ``ndimage.label`` order, i.e. by each quartier's north-west-most cell."""
+    """Codes in label order, i.e. by each quartier's north-west-most cell (raster scan order)."""
     width = max(3, len(str(int(keep.sum()))))
     codes = pd.Series("", index=keep.index, dtype=object)
     codes[keep] = [f"{CODE_PREFIX}{i:0{width}d}" for i in range(1, int(keep.sum()) + 1)]
@@ -223,16 +192,7 @@ def _codes(keep: pd.Series) -> pd.Series:
 
 def _quartier_layer(grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes: pd.Series, estimated: bool) -> gpd.GeoDataFrame:
     kept_labels = figures.index[figures["kept"]].to_numpy()
-    remap = np.zeros(clusters.count + 1, dtype=np.int32)
-    remap[kept_labels] = np.arange(1, len(kept_labels) + 1, dtype=np.int32)
-    kept = remap[clusters.raster]
-    polygons, values = [], []
-    for geometry, value in features.shapes(kept, mask=kept > 0, transform=grid.transform, connectivity=4):
-        polygons.append(shapely.geometry.shape(geometry))
-        values.append(int(value) - 1)
-    order = np.argsort(values, kind="stable")
-    parts = np.asarray(polygons, dtype=object)[order] if polygons else np.array([], dtype=object)
-    geometry = shapely.multipolygons(parts, indices=np.asarray(values, dtype=np.int64)[order]) if polygons else []
+    geometry = cluster_polygons(grid, clusters, kept_labels)
     chosen = figures.loc[kept_labels]
     frame = pd.DataFrame(
         {
@@ -241,30 +201,29 @@ def _quartier_layer(grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes
             "median_income": chosen["median_income"].round(0).to_numpy(),
             "low_income_share": chosen["low_income_share"].round(4).to_numpy(),
             "cells": chosen["cells"].to_numpy(dtype=np.int64),
-            "area_ha": shapely.area(geometry) / 1e4 if len(kept_labels) else np.array([]),
+            "area_ha": shapely.area(geometry) / 1e4,
             "estimated": np.full(len(kept_labels), estimated),
         }
     )
-    return gpd.GeoDataFrame(frame, geometry=list(geometry) if len(kept_labels) else [], crs=f"EPSG:{grid.epsg}")
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=f"EPSG:{grid.epsg}")
 
 
-def _cell_layer(cells: CellTable, grid: Grid, income: CellIncome, flagged: np.ndarray, clusters: Clusters, codes: pd.Series) -> gpd.GeoDataFrame:
-    x, y = cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy()
+def _cell_table(cells: CellTable, income: CellIncome, flagged: np.ndarray, clusters: Clusters, codes: pd.Series) -> pd.DataFrame:
     label = clusters.of_cell
-    code_of_label = np.concatenate([[""], codes.to_numpy(dtype=object)]) if clusters.count else np.array([""], dtype=object)
-    frame = pd.DataFrame(
+    code_of_label = np.concatenate([[""], codes.to_numpy(dtype=object)]).astype(str)
+    return pd.DataFrame(
         {
-            "idcar_200m": cells.frame["id"].to_numpy(),
+            "idcar_200m": cells.frame["id"],
             "population": income.population,
             "low_income_share": np.round(income.low_share, 4),
             "median_income": np.round(income.median, 0),
             "flagged": flagged,
             "cluster": label,
-            "qpv": code_of_label[label].astype(str),
+            "qpv": code_of_label[label],
+            "x": cells.frame["x"],
+            "y": cells.frame["y"],
         }
     )
-    boxes = shapely.box(x, y, x + cells.resolution, y + cells.resolution)
-    return gpd.GeoDataFrame(frame, geometry=boxes, crs=f"EPSG:{grid.epsg}")
 
 
 def _estimator_record(cells: CellTable, model: IncomeModel) -> dict[str, object]:

@@ -7,6 +7,7 @@ with pyarrow compute kernels: no Python loop per cell.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,9 @@ def parse_ids(
     (3035, 200, 3763200, 2999000)
     """
     arr = pa.array(ids, type=pa.string()) if not isinstance(ids, pa.Array) else ids.cast(pa.string())
+    parsed = _parse_same_shape(arr)
+    if parsed is not None and not ((parsed.x % parsed.resolution != 0) | (parsed.y % parsed.resolution != 0)).any():
+        return parsed
     parts = pc.extract_regex(pc.utf8_trim_whitespace(arr), ID_PATTERN)
     bad = parts.is_null()
     if pc.any(bad).as_py():
@@ -85,6 +89,41 @@ def parse_ids(
             f"(coordinates must be multiples of {res})"
         )
     return ParsedIds(epsg=epsg, resolution=res, x=x, y=y)
+
+
+def _parse_same_shape(arr: pa.Array) -> ParsedIds | None:
+    """Fast path for the usual file, whose ids all share one length, CRS and resolution.
+
+    Reads the ids' bytes as an ``n × length`` array and decodes the digits arithmetically;
+    ``None`` sends anything unusual to the regular-expression path, which names the offending row.
+    """
+    if len(arr) == 0 or arr.null_count:
+        return None
+    offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    _, offset_buffer, data_buffer = arr.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=offset_type, count=len(arr) + 1, offset=arr.offset * np.dtype(offset_type).itemsize)
+    length = int(offsets[1] - offsets[0])
+    if length == 0 or offsets[-1] - offsets[0] != length * len(arr) or (np.diff(offsets) != length).any():
+        return None
+    chars = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(len(arr), length)
+    match = re.match(ID_PATTERN, chars[0].tobytes().decode("ascii", "replace"))
+    if match is None:
+        return None
+    north, east = match.start("y"), match.start("x")
+    if (chars[:, :north] != chars[0, :north]).any() or (chars[:, east - 1] != ord("E")).any():
+        return None
+    y_digits, x_digits = chars[:, north : east - 1] - ord("0"), chars[:, east:] - ord("0")
+    if (y_digits > 9).any() or (x_digits > 9).any():  # uint8: bytes below '0' wrap above 9
+        return None
+    return ParsedIds(int(match["epsg"]), int(match["res"]), _decimal(x_digits), _decimal(y_digits))
+
+
+def _decimal(digits: np.ndarray) -> np.ndarray:
+    value = np.zeros(len(digits), dtype=np.int64)
+    for position in range(digits.shape[1]):  # a handful of digit columns, each one vectorised pass
+        value *= 10
+        value += digits[:, position]
+    return value
 
 
 def _single_value(column: pa.Array, what: str, where: tuple[str, str, int]) -> int:
@@ -113,6 +152,28 @@ def format_ids(x: np.ndarray, y: np.ndarray, resolution: int = 200, epsg: int = 
     xs = pc.cast(pa.array(np.asarray(x, dtype=np.int64)), pa.string())
     joined = pc.binary_join_element_wise(pa.scalar(prefix), ys, pa.scalar("E"), xs, "")
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
+_SQUARE_HEADER = np.frombuffer(b"\x01" + (3).to_bytes(4, "little") + (1).to_bytes(4, "little") + (5).to_bytes(4, "little"), np.uint8)
+
+
+def square_wkb(x: np.ndarray, y: np.ndarray, size: float) -> pa.Array:
+    """Little-endian WKB squares with lower-left corners ``x, y``, built directly in numpy.
+
+    Millions of cell squares are written this way without creating a GEOS object per cell.
+    """
+    n = len(x)
+    coords = np.empty((n, 10), dtype="<f8")
+    x0, y0 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    coords[:, [0, 6, 8]] = x0[:, None]
+    coords[:, [2, 4]] = (x0 + size)[:, None]
+    coords[:, [1, 3, 9]] = y0[:, None]
+    coords[:, [5, 7]] = (y0 + size)[:, None]
+    record = np.empty((n, len(_SQUARE_HEADER) + 80), dtype=np.uint8)
+    record[:, : len(_SQUARE_HEADER)] = _SQUARE_HEADER
+    record[:, len(_SQUARE_HEADER) :] = coords.view(np.uint8)
+    offsets = np.arange(n + 1, dtype=np.int64) * record.shape[1]
+    return pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(record)])
 
 
 @dataclass(frozen=True)

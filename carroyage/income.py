@@ -129,6 +129,9 @@ def cell_distributions(cells: CellTable, model: IncomeModel, national_median: fl
     frame = cells.frame
     default = model.national_sigma
     population = frame["population"].to_numpy()
+    if "median_income" not in frame and "income_sum" not in frame:
+        unknown = np.full(len(frame), np.nan)
+        return CellModel(unknown, unknown, {"spread": "none: no income column"})
     if "median_income" in frame:
         median = np.maximum(frame["median_income"].to_numpy(), 1.0)
         return CellModel(np.log(median), np.full(len(frame), default), {"spread": "national"})
@@ -158,11 +161,13 @@ def household_sizes(population: np.ndarray, households: np.ndarray, poor: np.nda
     Falls back to the grid's mean household size for both when the fit is degenerate or gives a
     size below one person.
     """
-    design = np.column_stack([poor, households - poor])
+    other = households - poor
     mean_size = float(population.sum() / households.sum()) if households.sum() > 0 else 1.0
-    if len(population) < 2 or np.linalg.matrix_rank(design) < 2:
+    # normal equations of the two-column least squares: a 2 × 2 system, three dot products
+    gram = np.array([[poor @ poor, poor @ other], [poor @ other, other @ other]])
+    if len(population) < 2 or abs(np.linalg.det(gram)) <= 1e-9 * max(float(np.abs(gram).max()), 1.0) ** 2:
         return mean_size, mean_size
-    (size_poor, size_other), *_ = np.linalg.lstsq(design, population, rcond=None)
+    size_poor, size_other = np.linalg.solve(gram, np.array([poor @ population, other @ population]))
     if not (size_poor >= 1 and size_other >= 1):
         return mean_size, mean_size
     return float(size_poor), float(size_other)
@@ -189,17 +194,13 @@ def _fit_sigma(mean: np.ndarray, share: np.ndarray, line: float, default: float)
     return np.where(ok, root, default)
 
 
-def cell_income(cells: CellTable, threshold: float | None, model: IncomeModel, national_median: float | None = None) -> CellIncome:
+def cell_income(cells: CellTable, fitted: CellModel, threshold: float | None) -> CellIncome:
     """Share of each cell's residents below ``threshold``.
 
-    Exact when the table gives ``population_low``; estimated otherwise.
+    Exact when the table gives ``population_low``; estimated from ``fitted`` otherwise.
     """
     frame = cells.frame
     population = frame["population"].to_numpy()
-    if "income_sum" in frame or "median_income" in frame:
-        fitted = cell_distributions(cells, model, national_median)
-    else:
-        fitted = CellModel(np.full(len(frame), np.nan), np.full(len(frame), np.nan), {})
     if "population_low" in frame:
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(population > 0, frame["population_low"].to_numpy() / np.maximum(population, 1e-12), 0.0)
@@ -214,10 +215,14 @@ def share_below(mu: np.ndarray, sigma: np.ndarray, value: float | np.ndarray) ->
         return np.nan_to_num(ndtr((np.log(value) - mu) / sigma), nan=0.0)
 
 
-def pooled_medians(mu: np.ndarray, sigma: np.ndarray, population: np.ndarray, group: np.ndarray, groups: int, iterations: int = 24) -> np.ndarray:
-    """Median income of each group of cells (the mixture of their distributions).
+def pooled_medians(
+    mu: np.ndarray, sigma: np.ndarray, population: np.ndarray, group: np.ndarray, groups: int, iterations: int = 12
+) -> np.ndarray:
+    """Median income of each group of cells (the mixture of their log-normal distributions).
 
-    Bisection on the log scale, all groups at once: each step is one vectorised pass over cells.
+    Newton's method on the log scale from the population-weighted mean of ``mu``, kept inside a
+    bisection bracket so that it cannot diverge; all groups at once, each step one vectorised
+    pass over the cells, until every group's share below its median is within 1e-10 of one half.
 
     Parameters
     ----------
@@ -227,12 +232,21 @@ def pooled_medians(mu: np.ndarray, sigma: np.ndarray, population: np.ndarray, gr
     use = (group >= 0) & (population > 0) & np.isfinite(mu)
     mu, sigma, weight, group = mu[use], sigma[use], population[use], group[use]
     total = np.bincount(group, weights=weight, minlength=groups)
+    safe_total = np.where(total > 0, total, 1.0)
     low = np.full(groups, np.log(100.0))
     high = np.full(groups, np.log(1e7))
+    guess = np.bincount(group, weights=weight * mu, minlength=groups) / safe_total
+    guess = np.clip(guess, low, high)
     for _ in range(iterations):
-        mid = (low + high) / 2
-        below = np.bincount(group, weights=weight * ndtr((mid[group] - mu) / sigma), minlength=groups)
-        under = below < total / 2
-        low = np.where(under, mid, low)
-        high = np.where(under, high, mid)
-    return np.where(total > 0, np.exp((low + high) / 2), np.nan)
+        z = (guess[group] - mu) / sigma
+        excess = np.bincount(group, weights=weight * ndtr(z), minlength=groups) / safe_total - 0.5
+        slope = np.bincount(group, weights=weight * np.exp(-z * z / 2) / sigma, minlength=groups) / safe_total / np.sqrt(2 * np.pi)
+        if np.abs(excess).max(initial=0.0) < 1e-10:
+            break
+        low = np.where(excess < 0, guess, low)
+        high = np.where(excess >= 0, guess, high)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = guess - excess / slope
+        inside = np.isfinite(step) & (step >= low) & (step <= high)
+        guess = np.where(inside, step, (low + high) / 2)
+    return np.where(total > 0, np.exp(guess), np.nan)

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 
 from .delimit import Geography
 from .errors import InputError, OutputError
+from .grid import square_wkb
 
 MANIFEST_LAYER = "manifest"
 CORE_LAYERS = ("qpv", "cells")
@@ -59,7 +61,7 @@ def write_geography(geography: Geography, path: str | Path, geojson: str | Path 
         Also write the ``qpv`` layer as GeoJSON in EPSG:4326 (RFC 7946), manifest included.
     """
     path = Path(path)
-    layers = {"qpv": geography.qpv, "cells": geography.cells, **geography.layers}
+    layers = {"qpv": geography.qpv, "cells": geography, **geography.layers}
     try:
         if path.suffix.lower() == ".gpkg":
             written = [_write_gpkg(layers, geography.manifest, path)]
@@ -82,10 +84,18 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]
     return path
 
 
-def _write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]) -> None:
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"})
+# The file is a private temporary until it is complete and renamed, so SQLite need not sync to
+# disk or keep a rollback journal while writing it: a crash leaves only a temporary to delete.
+GPKG_WRITE_OPTIONS = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF", "OGR_SQLITE_CACHE": "256"}
+
+
+def _write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame | Geography], manifest: dict[str, object]) -> None:
+    pyogrio.set_gdal_config_options({**GPKG_WRITE_OPTIONS, "OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"})
     for name, layer in layers.items():
-        pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True)
+        if isinstance(layer, Geography):
+            pyogrio.write_arrow(cell_arrow(layer), path, layer=name, driver="GPKG", geometry_name="geometry", geometry_type="Polygon", crs=f"EPSG:{layer.epsg}")
+        else:
+            pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True)
     pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
 
 
@@ -95,6 +105,14 @@ def add_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: 
     with atomic_path(path, start_from=path) as temporary:
         _write_layers(temporary, layers, manifest)  # writing a layer name again replaces that layer
     return path
+
+
+def cell_arrow(geography: Geography) -> pa.Table:
+    """The cells layer as an Arrow table with WKB squares, without building shapely objects."""
+    table = geography.cell_table
+    attributes = pa.Table.from_pandas(table.drop(columns=["x", "y"]), preserve_index=False)
+    squares = square_wkb(table["x"].to_numpy(), table["y"].to_numpy(), geography.resolution)
+    return attributes.append_column("geometry", squares)
 
 
 def _manifest_table(manifest: dict[str, object]) -> pd.DataFrame:
@@ -109,7 +127,7 @@ def _write_parquet(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, obje
     targets[MANIFEST_LAYER] = path.with_name(f"{stem}.manifest.json")
     for name, layer in layers.items():
         with atomic_path(targets[name]) as temporary:
-            layer.to_parquet(temporary, index=False)
+            (layer.cells if isinstance(layer, Geography) else layer).to_parquet(temporary, index=False)
     with atomic_path(targets[MANIFEST_LAYER]) as temporary:
         temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     return list(targets.values())
@@ -139,6 +157,12 @@ def read_geography(path: str | Path) -> Geography:
     layers = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER}
     table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
     manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"])}
-    for name in ("qpv", "cells"):
-        layers[name]["qpv" if name == "cells" else "code"] = layers[name]["qpv" if name == "cells" else "code"].fillna("")
-    return Geography(layers.pop("cells"), layers.pop("qpv"), manifest, layers)
+    cells = layers.pop("cells")
+    bounds = cells.geometry.bounds
+    table = pd.DataFrame(cells.drop(columns="geometry")).assign(qpv=cells["qpv"].fillna(""), x=bounds["minx"], y=bounds["miny"])
+    qpv = layers.pop("qpv")
+    qpv["code"] = qpv["code"].fillna("")
+    grid = manifest["inputs"]["grid"]
+    geography = Geography(table, qpv, manifest, layers, resolution=int(grid["resolution_m"]), epsg=int(grid["epsg"]))
+    geography.__dict__["cells"] = cells  # already read: no need to rebuild the squares
+    return geography

@@ -151,13 +151,18 @@ def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
     except (IndexError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
     delimiter = ";" if header.count(";") > header.count(",") else ","
-    id_columns = [c for c in header.split(delimiter) if c.strip().lower() in ALIASES["id"]]
+    names = [c.strip().strip('"') for c in header.split(delimiter)]
+    known = {alias for aliases in ALIASES.values() for alias in aliases}
+    wanted = [c for c in names if c.lower() in known]  # parse only the columns the engine uses
+    id_columns = [c for c in wanted if c.lower() in ALIASES["id"]]
     try:
         table = pacsv.read_csv(
             path,
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in id_columns}, strings_can_be_null=True
+                column_types={c: pa.string() for c in id_columns},
+                strings_can_be_null=True,
+                include_columns=wanted or None,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -220,21 +225,32 @@ def _to_frame(
     ids = table.column(columns["id"]).combine_chunks()
     if ids.null_count:
         raise InputError(f"{where(_first_true(ids.is_null()))}: missing cell id")
-    parsed = parse_ids(ids.cast(pa.string()), source, row_word=row_word, row_offset=row_offset)
-    ids_np = np.asarray(ids.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=object)
-    frame = pd.DataFrame({"id": ids_np, "x": parsed.x, "y": parsed.y})
+    ids = ids.cast(pa.string())
+    parsed = parse_ids(ids, source, row_word=row_word, row_offset=row_offset)
+    frame = pd.DataFrame({"id": pd.Series(pd.arrays.ArrowStringArray(ids)), "x": parsed.x, "y": parsed.y})
+    ids_np = _IdLookup(ids)
     for canonical in NUMERIC:
         if canonical in columns:
             frame[canonical] = _numeric(table.column(columns[canonical]), columns[canonical], ids_np, where)
     if "imputed" in columns:
         imputed = _numeric(table.column(columns["imputed"]), columns["imputed"], ids_np, where)
         frame["imputed"] = imputed > 0
-    _check_duplicates(frame, where)
+    _check_duplicates(frame, parsed.resolution, where)
     _check_consistency(frame, columns, ids_np, where)
     return frame, parsed
 
 
-def _numeric(column: pa.ChunkedArray, name: str, ids: np.ndarray, where) -> np.ndarray:
+class _IdLookup:
+    """Cell ids by row, for error messages, without turning millions of ids into Python strings."""
+
+    def __init__(self, ids: pa.Array) -> None:
+        self.ids = ids
+
+    def __getitem__(self, row: int) -> str:
+        return self.ids[int(row)].as_py()
+
+
+def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where) -> np.ndarray:
     array = column.combine_chunks()
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         text = pc.utf8_trim_whitespace(array)
@@ -260,16 +276,21 @@ def _first_true(mask: pa.Array) -> int:
     return int(pc.index(pc.fill_null(mask, False), True).as_py())
 
 
-def _check_duplicates(frame: pd.DataFrame, where) -> None:
-    dup = frame.duplicated(["x", "y"], keep="first").to_numpy()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
-        x, y = frame.at[i, "x"], frame.at[i, "y"]
-        first = int(np.flatnonzero((frame["x"].to_numpy() == x) & (frame["y"].to_numpy() == y))[0])
+def _check_duplicates(frame: pd.DataFrame, resolution: int, where) -> None:
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
+    if not _has_duplicates(x, y, resolution):
+        return
+    key = x * (1 << 31) + y
+    order = np.argsort(key, kind="stable")
+    repeated = np.flatnonzero(key[order][1:] == key[order][:-1])
+    if len(repeated):
+        pairs = np.column_stack([order[repeated], order[repeated + 1]])
+        i = int(pairs.max(axis=1).min())
+        first = int(pairs[pairs.max(axis=1).argmin()].min())
         raise InputError(f"{where(i)}: cell {frame.at[i, 'id']} appears twice (first at {where(first).split(': ', 1)[1]}); expected each cell once")
 
 
-def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: np.ndarray, where) -> None:
+def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: _IdLookup, where) -> None:
     pairs = [("population_low", "population"), ("poor_households", "households")]
     for part, whole in pairs:
         if part in frame and whole in frame:
@@ -280,6 +301,17 @@ def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: np.nda
                     f"{where(i)} (cell {ids[i]}): {columns[part]!r} ({frame.at[i, part]:g}) exceeds "
                     f"{columns[whole]!r} ({frame.at[i, whole]:g})"
                 )
+
+
+def _has_duplicates(x: np.ndarray, y: np.ndarray, step: int) -> bool:
+    """One scatter into a bitmap of the cells' frame (a hash pass for an unusually large frame)."""
+    width = (x.max() - x.min()) // step + 1
+    height = (y.max() - y.min()) // step + 1
+    if width * height > 200_000_000:
+        return bool(pd.Index(x * (1 << 31) + y).has_duplicates)
+    seen = np.zeros(int(width * height), dtype=bool)
+    seen[(y - y.min()) // step * width + (x - x.min()) // step] = True
+    return int(np.count_nonzero(seen)) < len(x)
 
 
 def _sha256(path: Path) -> str:

@@ -22,13 +22,27 @@ def test_rook_and_queen_differ_on_diagonal_cells():
     assert len(set(queen.of_cell[:3])) == 1 and queen.of_cell[3] != queen.of_cell[0]
 
 
-def test_gap_filling_joins_enclosed_holes_only_up_to_the_size():
-    ring = block(0, 0, 3, 3) - {(1, 1)}
-    cols, rows = np.array(sorted(ring)).T
-    grid = Grid.around(cols * 200.0 + 3_000_000, rows * 200.0 + 2_000_000, 200)
-    flagged = np.ones(len(cols), dtype=bool)
-    assert (cluster_cells(grid, flagged, "rook", gap_fill_cells=1).raster > 0).sum() == 9
-    assert (cluster_cells(grid, flagged, "rook", gap_fill_cells=0).raster > 0).sum() == 8
+def positions(cells):
+    cols, rows = np.array(sorted(cells)).T
+    return Grid.around(cols * 200 + 3_000_000, rows * 200 + 2_000_000, 200), np.ones(len(cols), dtype=bool)
+
+
+@pytest.mark.parametrize(
+    "shape,gap,contiguity,filled",
+    [
+        (block(0, 0, 3, 3) - {(1, 1)}, 1, "rook", 9),  # one enclosed cell joins
+        (block(0, 0, 3, 3) - {(1, 1)}, 0, "rook", 8),  # gap filling off
+        (block(0, 0, 4, 3) - {(1, 1), (2, 1)}, 1, "rook", 10),  # a 2-cell gap is larger than 1
+        (block(0, 0, 4, 3) - {(1, 1), (2, 1)}, 4, "rook", 12),
+        (block(0, 0, 3, 3) - {(1, 1), (1, 2)}, 4, "rook", 7),  # open to the north: a bay, not a hole
+        ({(1, 0), (0, 1), (2, 1), (1, 2)}, 1, "queen", 5),  # a diamond encloses its centre
+        ({(1, 0), (0, 1), (2, 1), (1, 2)}, 1, "rook", 4),  # ...but rook cells do not touch at all
+    ],
+)
+def test_gap_filling_joins_enclosed_gaps_only(shape, gap, contiguity, filled):
+    grid, flagged = positions(shape)
+    clusters = cluster_cells(grid, flagged, contiguity, gap_fill_cells=gap)
+    assert len(clusters.keys) == filled
 
 
 def test_a_poor_block_of_enough_residents_becomes_one_quartier(write_csv):

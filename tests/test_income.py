@@ -6,6 +6,7 @@ from scipy.special import ndtr
 from carroyage import IncomeModel, read_grid
 from carroyage.income import (
     _fit_sigma,
+    cell_distributions,
     equivalent_fraction,
     household_sizes,
     pooled_medians,
@@ -61,7 +62,7 @@ def test_estimated_shares_on_real_amiens_grid_rank_poor_cells_first(tmp_path):
     from carroyage.income import cell_income
 
     cells = read_grid(AMIENS_2019)
-    income = cell_income(cells, 14_500.0, IncomeModel())
+    income = cell_income(cells, cell_distributions(cells, IncomeModel()), 14_500.0)
     frame = cells.frame
     poverty = frame["poor_households"] / frame["households"]
     # cells where most households are poor must come out mostly low-income, well-off ones not
