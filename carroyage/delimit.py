@@ -16,6 +16,7 @@ from functools import cached_property
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from .errors import InputError
@@ -210,7 +211,7 @@ def _quartier_layer(grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes
 
 def _cell_table(cells: CellTable, income: CellIncome, flagged: np.ndarray, clusters: Clusters, codes: pd.Series) -> pd.DataFrame:
     label = clusters.of_cell
-    code_of_label = np.concatenate([[""], codes.to_numpy(dtype=object)]).astype(str)
+    code_of_label = pa.array(["", *codes.to_list()], type=pa.string())
     return pd.DataFrame(
         {
             "idcar_200m": cells.frame["id"],
@@ -219,7 +220,7 @@ def _cell_table(cells: CellTable, income: CellIncome, flagged: np.ndarray, clust
             "median_income": np.round(income.median, 0),
             "flagged": flagged,
             "cluster": label,
-            "qpv": code_of_label[label],
+            "qpv": pd.arrays.ArrowStringArray(code_of_label.take(pa.array(label))),
             "x": cells.frame["x"],
             "y": cells.frame["y"],
         }

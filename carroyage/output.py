@@ -61,7 +61,8 @@ def write_geography(geography: Geography, path: str | Path, geojson: str | Path 
         Also write the ``qpv`` layer as GeoJSON in EPSG:4326 (RFC 7946), manifest included.
     """
     path = Path(path)
-    layers = {"qpv": geography.qpv, "cells": geography, **geography.layers}
+    # the big cells layer first: GDAL writes into a new file much faster than into an existing one
+    layers = {"cells": geography, "qpv": geography.qpv, **geography.layers}
     try:
         if path.suffix.lower() == ".gpkg":
             written = [_write_gpkg(layers, geography.manifest, path)]
