@@ -67,6 +67,84 @@ class Geography:
         return gpd.GeoDataFrame(self.cell_table.drop(columns=["x", "y"]), geometry=squares, crs=f"EPSG:{self.epsg}")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What every rule version shares on one grid: cells, frame, income distributions, medians.
+
+    Computed once by :func:`prepare`; :func:`apply_rule` then runs any number of rule variants
+    on it without re-reading or re-fitting (``carroyage sensitivity``).
+    """
+
+    cells: CellTable
+    grid: Grid
+    model: IncomeModel
+    fitted: CellModel
+    national_median: float | None
+    agglomeration_median: float | None
+    agglomeration_median_source: str
+    agglomeration_population: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One rule applied to prepared cells."""
+
+    rule: Rule
+    threshold: Threshold | None
+    income: CellIncome
+    flagged: np.ndarray
+    clusters: Clusters
+    figures: pd.DataFrame  # one row per cluster: population, low_income_share, median_income, cells, kept
+    eligible: bool
+
+    def in_quartier(self) -> np.ndarray:
+        """Whether each cell lies in a quartier."""
+        kept = np.concatenate([[False], self.figures["kept"].to_numpy(dtype=bool)])
+        return kept[self.clusters.of_cell]
+
+
+def prepare(
+    cells: CellTable,
+    *,
+    national_median: float | None = None,
+    agglomeration_median: float | None = None,
+    agglomeration_population: float | None = None,
+    model: IncomeModel | None = None,
+) -> Prepared:
+    """Fit the cells' income distributions and settle the reference medians (see :func:`delimit`)."""
+    if cells.frame["population"].sum() <= 0:
+        raise InputError(f"{cells.source}: no residents in any cell; expected population > 0")
+    if model is None:
+        use_national = national_median is not None and cells.income_concept == "disposable"
+        model = IncomeModel(national_median=national_median) if use_national else IncomeModel()
+    grid = Grid.around(cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy(), cells.resolution, cells.epsg)
+    fitted = cell_distributions(cells, model, national_median)
+    source = "given"
+    if agglomeration_median is None and np.isfinite(fitted.mu).any():
+        everyone = np.zeros(len(fitted.mu), dtype=np.int64)
+        population = cells.frame["population"].to_numpy()
+        agglomeration_median = float(pooled_medians(fitted.mu, fitted.sigma, population, everyone, 1)[0])
+        source = "estimated from the grid (median of all cells' distributions)"
+    if agglomeration_population is None:
+        agglomeration_population = float(cells.frame["population"].sum())
+    return Prepared(cells, grid, model, fitted, national_median, agglomeration_median, source, agglomeration_population)
+
+
+def apply_rule(prepared: Prepared, rule: Rule) -> Outcome:
+    """Run one rule version on prepared cells: threshold, shares, clusters, quartier test."""
+    threshold = None
+    if prepared.agglomeration_median is not None:  # None: population_low counted against the user's threshold
+        fraction = equivalent_fraction(rule.threshold_fraction, prepared.cells.income_concept, prepared.model)
+        threshold = rule.threshold(prepared.agglomeration_median, prepared.agglomeration_population, prepared.national_median, fraction)
+    income = cell_income(prepared.cells, prepared.fitted, threshold.value if threshold else None)
+    flagged = income.low_share > rule.low_income_share
+    clusters = cluster_cells(prepared.grid, flagged, rule.contiguity, rule.gap_fill_cells)
+    figures = cluster_figures(clusters, income)
+    eligible = prepared.agglomeration_population >= rule.min_agglomeration_population
+    figures["kept"] = eligible & (figures["population"] >= rule.min_population) & (figures["low_income_share"] > rule.low_income_share)
+    return Outcome(rule, threshold, income, flagged, clusters, figures, bool(eligible))
+
+
 def delimit(
     cells: CellTable,
     rule: Rule | str = "decree-2014",
@@ -113,65 +191,43 @@ def delimit(
     (True, True)
     """
     say = progress or (lambda message: None)
-    if cells.frame["population"].sum() <= 0:
-        raise InputError(f"{cells.source}: no residents in any cell; expected population > 0")
     rule = get_rule(rule).with_params(**parameters)
-    model = model or IncomeModel(**({"national_median": national_median} if national_median and cells.income_concept == "disposable" else {}))
-    grid = Grid.around(cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy(), cells.resolution, cells.epsg)
-
-    if agglomeration_population is None:
-        agglomeration_population = float(cells.frame["population"].sum())
-    say("income threshold")
-    fitted = cell_distributions(cells, model, national_median)
-    threshold = _threshold(cells, fitted, rule, model, national_median, agglomeration_median, agglomeration_population)
-    say("low-income share per cell" + (" (estimated)" if not cells.exact else ""))
-    income = cell_income(cells, fitted, threshold.value if threshold else None)
-    flagged = income.low_share > rule.low_income_share
-
-    say("clusters")
-    clusters = cluster_cells(grid, flagged, rule.contiguity, rule.gap_fill_cells)
-    figures = _cluster_figures(clusters, income)
-    eligible = agglomeration_population >= rule.min_agglomeration_population
-    keep = eligible & (figures["population"] >= rule.min_population) & (figures["low_income_share"] > rule.low_income_share)
-    figures["kept"] = keep
-    codes = _codes(keep)
-
+    say("income distributions and reference medians")
+    prepared = prepare(
+        cells,
+        national_median=national_median,
+        agglomeration_median=agglomeration_median,
+        agglomeration_population=agglomeration_population,
+        model=model,
+    )
+    say("low-income shares and clusters" + (" (estimated)" if not cells.exact else ""))
+    outcome = apply_rule(prepared, rule)
     say("quartier polygons")
-    qpv = _quartier_layer(grid, clusters, figures, codes, income.estimated)
-    cell_layer = _cell_table(cells, income, flagged, clusters, codes)
+    return build_geography(prepared, outcome)
+
+
+def build_geography(prepared: Prepared, outcome: Outcome) -> Geography:
+    """Layers and manifest of one outcome."""
+    cells = prepared.cells
+    codes = _codes(outcome.figures["kept"])
+    qpv = _quartier_layer(prepared.grid, outcome.clusters, outcome.figures, codes, outcome.income.estimated)
     manifest = build_manifest(
         stage="delimit",
-        rule=rule,
+        rule=outcome.rule,
         inputs={"grid": cells.describe()},
-        threshold=threshold,
-        estimator={**_estimator_record(cells, model), "fit": income.facts},
-        agglomeration_population=agglomeration_population,
-        agglomeration_eligible=bool(eligible),
-        clusters=int(clusters.count),
-        quartiers=int(keep.sum()),
+        threshold=outcome.threshold,
+        agglomeration_median_source=prepared.agglomeration_median_source,
+        estimator={**_estimator_record(cells, prepared.model), "fit": outcome.income.facts},
+        agglomeration_population=prepared.agglomeration_population,
+        agglomeration_eligible=outcome.eligible,
+        clusters=int(outcome.clusters.count),
+        quartiers=int(outcome.figures["kept"].sum()),
     )
-    return Geography(cell_layer, qpv, manifest, resolution=cells.resolution, epsg=cells.epsg)
+    cell_table = _cell_table(cells, outcome.income, outcome.flagged, outcome.clusters, codes)
+    return Geography(cell_table, qpv, manifest, resolution=cells.resolution, epsg=cells.epsg)
 
 
-def _threshold(
-    cells: CellTable,
-    fitted: CellModel,
-    rule: Rule,
-    model: IncomeModel,
-    national_median: float | None,
-    agglomeration_median: float | None,
-    agglomeration_population: float,
-) -> Threshold | None:
-    if agglomeration_median is None:
-        if not np.isfinite(fitted.mu).any():
-            return None  # population_low counts were made against the user's own threshold
-        everyone = np.zeros(len(fitted.mu), dtype=np.int64)
-        agglomeration_median = float(pooled_medians(fitted.mu, fitted.sigma, cells.frame["population"].to_numpy(), everyone, 1)[0])
-    fraction = equivalent_fraction(rule.threshold_fraction, cells.income_concept, model)
-    return rule.threshold(agglomeration_median, agglomeration_population, national_median, fraction)
-
-
-def _cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
+def cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
     n = clusters.count + 1
     label = clusters.of_cell
     population = np.bincount(label, weights=income.population, minlength=n)
@@ -218,6 +274,7 @@ def _cell_table(cells: CellTable, income: CellIncome, flagged: np.ndarray, clust
             "population": income.population,
             "low_income_share": np.round(income.low_share, 4),
             "median_income": np.round(income.median, 0),
+            "income_spread": np.round(income.sigma, 4),
             "flagged": flagged,
             "cluster": label,
             "qpv": pd.arrays.ArrowStringArray(code_of_label.take(pa.array(label))),

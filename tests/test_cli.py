@@ -28,7 +28,7 @@ def test_delimit_amiens_writes_layers_manifest_and_summary(tmp_path):
     result = run("delimit", AMIENS_2019, "--rule", "decree-2014", "--national-median", "22040", "--out", out, "--geojson", tmp_path / "q.geojson")
     assert result.returncode == 0, result.stderr
     assert "quartiers" in result.stdout and "ESTIMATED" in result.stdout and "QC001" in result.stdout
-    assert "income threshold" in result.stderr  # stage messages
+    assert "reference medians" in result.stderr  # stage messages
     layers = dict(pyogrio.list_layers(out))
     assert {"qpv", "cells", "manifest"} <= set(layers)
     qpv = pyogrio.read_dataframe(out, layer="qpv")
