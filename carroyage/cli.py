@@ -116,7 +116,7 @@ def validate(
     """Compare a computed geography with an official QPV layer, on the grid's residents."""
     from .output import read_geography
     from .validate import validate as run_validate
-    from .zones_io import read_official
+    from .layers import read_official
 
     geo = read_geography(geography)
     result = run_validate(geo.cells, read_official(official))
@@ -129,18 +129,153 @@ def validate(
 
 
 @app.command()
+def zones(
+    geography: Annotated[Path, typer.Argument(help="A GeoPackage written by `carroyage delimit` (layers are added to it).")],
+    vecu_distance: Annotated[float, typer.Option(help="Quartier vécu: metres around each QPV (300, the tax-code distance; 500 for NPNRU).")] = 300.0,
+    clip: Annotated[Optional[Path], typer.Option(help="Communes or EPCI polygons the vécu must stay in (e.g. data/communes_amiens_metropole.geojson).")] = None,
+    facilities: Annotated[Optional[Path], typer.Option(help="Points residents use; those within --facility-reach join the vécu.")] = None,
+    facility_reach: Annotated[float, typer.Option(help="Metres from a QPV within which a facility joins its vécu.")] = 500.0,
+    previous: Annotated[Optional[Path], typer.Option(help="A previous geography (polygons): its parts outside the new QPVs go to veille active.")] = None,
+    local: Annotated[Optional[Path], typer.Option(help="Areas the contract designates for veille active, passed through.")] = None,
+    near_margin: Annotated[float, typer.Option(help="Veille active for clusters whose median is within this share above the threshold.")] = 0.1,
+    watch_min_population: Annotated[float, typer.Option(help="Smallest grid cluster worth watching (residents).")] = 100.0,
+) -> None:
+    """Add the quartier_vecu and veille_active layers to a geography."""
+    from .layers import read_layer
+    from .manifest import build_manifest, file_record
+    from .output import add_layers, read_geography
+    from .zones import WatchSettings, quartier_vecu, veille_active
+
+    geo = read_geography(geography)
+    optional = {"clip": clip, "facilities": facilities, "previous": previous, "local": local}
+    layers = {name: read_layer(path, name) if path else None for name, path in optional.items()}
+    settings = WatchSettings(near_margin=near_margin, min_population=watch_min_population)
+    vecu = quartier_vecu(geo.qpv, vecu_distance, layers["clip"], layers["facilities"], facility_reach)
+    watch = veille_active(geo, layers["previous"], layers["local"], settings)
+    record = build_manifest(
+        stage="zones",
+        inputs={name: file_record(path) for name, path in optional.items()},
+        vecu_distance_m=vecu_distance,
+        facility_reach_m=facility_reach,
+        watch=settings,
+    )
+    manifest = {**geo.manifest, "zones": record, "versions": record["versions"], "date": record["date"]}
+    add_layers(geography, {"quartier_vecu": vecu, "veille_active": watch}, manifest)
+    typer.echo(f"quartier_vecu: {len(vecu)} zones, {vecu_distance:g} m" + (", clipped" if clip else "") + (f", {int(vecu['facilities'].sum())} facilities joined" if facilities else ""))
+    counts = watch["reason"].value_counts()
+    typer.echo(f"veille_active: {len(watch)} zones" + "".join(f"\n  {reason}: {count}" for reason, count in counts.items()))
+    typer.echo(f"written: {geography}")
+
+
+@app.command()
+def compare(
+    old: Annotated[Path, typer.Argument(help="Former geography: a carroyage GeoPackage or any polygon layer.")],
+    new: Annotated[Path, typer.Argument(help="New geography: a carroyage GeoPackage or any polygon layer.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage with one layer per class.")],
+    min_overlap: Annotated[float, typer.Option(help="Quartiers match when they overlap by this share of the smaller.")] = 0.05,
+    unchanged_iou: Annotated[float, typer.Option(help="Intersection over union from which a one-to-one match is unchanged.")] = 0.9,
+) -> None:
+    """Classify quartiers as new, modified, unchanged or left, with residents gained and lost."""
+    from .compare import compare as run_compare
+    from .manifest import build_manifest, file_record
+    from .output import write_layers
+
+    (old_layer, old_cells), (new_layer, new_cells) = _zones_and_cells(old), _zones_and_cells(new)
+    cells = new_cells if new_cells is not None else old_cells
+    if cells is not None:
+        old_layer, new_layer = _near(old_layer, cells), _near(new_layer, cells)
+    result = run_compare(old_layer, new_layer, cells, min_overlap, unchanged_iou)
+    manifest = build_manifest(
+        stage="compare", inputs={"old": file_record(old), "new": file_record(new)}, min_overlap=min_overlap, unchanged_iou=unchanged_iou
+    )
+    write_layers(out, result.layers, manifest)
+    table = result.summary()
+    typer.echo(f"{'class':10} {'quartiers':>9} {'gained':>9} {'lost':>9} {'area Δ ha':>10}")
+    for row in table.itertuples():
+        typer.echo(f"{row[1]:10} {row.quartiers:9d} {row.residents_gained:9,.0f} {row.residents_lost:9,.0f} {row.area_change_ha:10,.1f}")
+    if cells is None:
+        typer.echo("(no grid on either side: residents not counted)")
+    typer.echo(f"written: {out}")
+
+
+def _zones_and_cells(path: Path):
+    """A geography's quartiers and cells, or any polygon layer and no cells."""
+    from .layers import read_layer
+    from .output import is_geography, read_geography
+
+    if is_geography(path):
+        geo = read_geography(path)
+        return geo.qpv, geo.cells
+    return read_layer(path, "geography"), None
+
+
+def _near(layer, cells):
+    """Only the quartiers within the grid's extent (a national layer against one city)."""
+    import shapely
+
+    layer = layer.to_crs(cells.crs)
+    return layer[layer.intersects(shapely.box(*cells.total_bounds))]
+
+
+@app.command()
+def sensitivity(
+    grid: Annotated[Path, typer.Argument(help="Income grid, as for `delimit`.")],
+    rule: Annotated[str, typer.Option(help="Rule version: seed or decree-2014.")] = "decree-2014",
+    national_median: Annotated[Optional[float], typer.Option(help="As for `delimit`.")] = None,
+    agglomeration_median: Annotated[Optional[float], typer.Option(help="As for `delimit`.")] = None,
+    agglomeration_population: Annotated[Optional[float], typer.Option(help="As for `delimit`.")] = None,
+    threshold: Annotated[str, typer.Option(help="Threshold fractions: start:stop:step or a list.")] = "0.55:0.65:0.01",
+    contiguity: Annotated[str, typer.Option(help="Comma-separated: rook,queen.")] = "rook,queen",
+    min_population: Annotated[str, typer.Option(help="Comma-separated minimum populations.")] = "1000",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="GeoPackage for the stability layer (default: GRID_sensitivity.gpkg).")] = None,
+) -> None:
+    """Re-run the rule over a grid of parameters; print how quartiers move, write cell stability."""
+    from .delimit import prepare
+    from .manifest import build_manifest
+    from .readers import read_grid
+    from .rules import get_rule
+    from .sensitivity import parse_range, sensitivity as run_sensitivity
+    from .output import write_layers
+
+    fractions = parse_range(threshold, "--threshold")
+    contiguities = [c.strip() for c in contiguity.split(",") if c.strip()]
+    populations = [int(p) for p in parse_range(min_population, "--min-population")]
+    base = get_rule(rule)
+    for c in contiguities:
+        base.with_params(contiguity=c)  # validates each value before any work
+    cells = read_grid(grid)
+    prepared = prepare(cells, national_median=national_median, agglomeration_median=agglomeration_median, agglomeration_population=agglomeration_population)
+    runs, stability = run_sensitivity(prepared, base, fractions, contiguities, populations)
+    out = out or Path(f"{grid.stem}_sensitivity.gpkg")
+    manifest = build_manifest(
+        stage="sensitivity", rule=base, inputs={"grid": cells.describe()}, fractions=fractions, contiguities=contiguities, min_populations=populations
+    )
+    write_layers(out, {"stability": stability}, manifest, tables={"runs": runs})
+    typer.echo(f"{'fraction':>8} {'contiguity':10} {'min pop':>7} {'threshold':>9} {'quartiers':>9} {'residents':>10}")
+    for row in runs.itertuples():
+        typer.echo(f"{row.threshold_fraction:8.3f} {row.contiguity:10} {row.min_population:7d} {row.threshold:9,.0f} {row.quartiers:9d} {row.residents:10,.0f}")
+    stable = stability["stability"].to_numpy()
+    typer.echo(f"cells in a quartier in every run: {(stable == 1).sum()}, in some runs only: {((stable > 0) & (stable < 1)).sum()}")
+    typer.echo(f"written: {out}")
+
+
+@app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Where to write the geography.")] = Path("out"),
     quiet: Quiet = False,
 ) -> None:
-    """The main job on the shipped Amiens data: delimit (decree-2014, 2019 grid) and validate."""
-    from .data import AMIENS_2019
+    """The main job on the shipped Amiens data: delimit, validate, zones, compare with 2024."""
+    from .data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024
 
     target = out_dir / "amiens_2019.gpkg"
     typer.echo(f"== carroyage delimit {AMIENS_2019.name} --rule decree-2014 --national-median 22040 --out {target}")
     delimit(AMIENS_2019, target, rule="decree-2014", national_median=22_040, quiet=quiet)
     typer.echo(f"\n== carroyage validate {target}")
     validate(target)
+    typer.echo(f"\n== carroyage zones {target} --clip {AMIENS_COMMUNES.name} --previous {QPV_2024.name}")
+    zones(target, clip=AMIENS_COMMUNES, previous=QPV_2024)
+    typer.echo(f"\n== carroyage compare {QPV_2024.name} {target} --out {out_dir / 'compare_2024.gpkg'}")
+    compare(QPV_2024, target, out_dir / "compare_2024.gpkg")
 
 
 def main() -> None:

@@ -9,11 +9,13 @@ give identical files.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import datetime as dt
 import os
 import platform
 import sys
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("carroyage", "numpy", "scipy", "pandas", "shapely", "geopandas", "pyogrio", "pyproj", "rasterio", "pyarrow")
 
@@ -51,3 +53,17 @@ def build_manifest(stage: str, **facts: object) -> dict[str, object]:
 
 def _from_cli() -> bool:
     return os.path.basename(sys.argv[0]) in ("carroyage", "__main__.py")
+
+
+def sha256(path: str | Path) -> str:
+    """Hash of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path: str | Path | None) -> dict[str, str] | None:
+    """Path and sha256 of an input file, for the manifest."""
+    return None if path is None else {"path": str(path), "sha256": sha256(path)}

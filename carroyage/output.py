@@ -90,13 +90,31 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]
 GPKG_WRITE_OPTIONS = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF", "OGR_SQLITE_CACHE": "256"}
 
 
-def _write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame | Geography], manifest: dict[str, object]) -> None:
+def write_layers(
+    path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object], tables: dict[str, pd.DataFrame] | None = None
+) -> Path:
+    """Write any layers (and non-spatial tables) with a manifest into a new GeoPackage, atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise OutputError(f"{path}: expected a .gpkg output name")
+    with atomic_path(path) as temporary:
+        _write_layers(temporary, layers, manifest, tables)
+    return path
+
+
+def _write_layers(
+    path: Path, layers: dict[str, gpd.GeoDataFrame | Geography], manifest: dict[str, object], tables: dict[str, pd.DataFrame] | None = None
+) -> None:
     pyogrio.set_gdal_config_options({**GPKG_WRITE_OPTIONS, "OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"})
+    for name, table in (tables or {}).items():
+        pyogrio.write_dataframe(table, path, layer=name, driver="GPKG")
     for name, layer in layers.items():
         if isinstance(layer, Geography):
             pyogrio.write_arrow(cell_arrow(layer), path, layer=name, driver="GPKG", geometry_name="geometry", geometry_type="Polygon", crs=f"EPSG:{layer.epsg}")
         else:
-            pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True)
+            # polygon layers as MultiPolygon, so that empty and mixed layers get a definite type
+            kind = {"geometry_type": "MultiPolygon"} if layer.empty else {}
+            pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True, promote_to_multi=True, **kind)
     pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
 
 
@@ -141,6 +159,18 @@ def write_geojson(layer: gpd.GeoDataFrame, manifest: dict[str, object], path: Pa
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(collection, ensure_ascii=False, default=str), encoding="utf-8")
     return path
+
+
+def is_geography(path: str | Path) -> bool:
+    """Whether ``path`` is a GeoPackage written by ``carroyage delimit``."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg" or not path.is_file():
+        return False
+    try:
+        names = {name for name, _ in pyogrio.list_layers(path)}
+    except Exception:  # not a GeoPackage after all: let the caller's reader say so
+        return False
+    return {*CORE_LAYERS, MANIFEST_LAYER} <= names
 
 
 def read_geography(path: str | Path) -> Geography:

@@ -16,7 +16,6 @@ ships metropolitan geometry in Lambert-93, where cells are no longer aligned squ
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pyarrow.csv as pacsv
 
 from .errors import InputError
 from .grid import parse_ids
+from .manifest import sha256
 
 # canonical name -> accepted source names (lower case), first match wins
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -138,7 +138,7 @@ def read_grid(path: str | Path) -> CellTable:
         raise InputError(f"{name}: no cells; expected at least one data row")
     columns = _match_columns(table.column_names, name)
     frame, parsed = _to_frame(table, columns, name, row_word, row_offset)
-    return CellTable(frame, parsed.epsg, parsed.resolution, name, _sha256(path), columns)
+    return CellTable(frame, parsed.epsg, parsed.resolution, name, sha256(path), columns)
 
 
 def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
@@ -312,11 +312,3 @@ def _has_duplicates(x: np.ndarray, y: np.ndarray, step: int) -> bool:
     seen = np.zeros(int(width * height), dtype=bool)
     seen[(y - y.min()) // step * width + (x - x.min()) // step] = True
     return int(np.count_nonzero(seen)) < len(x)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

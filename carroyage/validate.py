@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError
-from .zones_io import read_official
+from .layers import cell_overlaps
 
 
 @dataclass(frozen=True)
@@ -55,24 +55,23 @@ def validate(cells: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> Validation:
         raise InputError("validate: the geography has no cells")
     official = official.to_crs(cells.crs)
     official = official[official.intersects(shapely.box(*cells.total_bounds))]
-    squares = cells.geometry.to_numpy()
-    area = shapely.area(squares)
+    polygon, cell, share = cell_overlaps(cells.geometry.to_numpy(), official.geometry.to_numpy())
     population = cells["population"].to_numpy()
-    computed = cells["qpv"].to_numpy(dtype=str) != ""
-    rows = []
-    inside_any = np.zeros(len(cells))
-    for code, name, geometry in zip(official["code_qp"], official["lib_qp"], official.geometry):
-        share = shapely.area(shapely.intersection(squares, geometry)) / area
-        inside_any += share
-        residents = float((population * share).sum())
-        covered = float((population * share * computed).sum())
-        rows.append({"code_qp": code, "lib_qp": name, "residents": residents, "covered": covered})
-    inside_any = np.minimum(inside_any, 1.0)
-    per_official = pd.DataFrame(rows, columns=["code_qp", "lib_qp", "residents", "covered"])
+    computed = cells["qpv"].fillna("").to_numpy(dtype=str) != ""
+    residents = population[cell] * share
+    covered = residents * computed[cell]
+    per_official = pd.DataFrame(
+        {
+            "code_qp": official["code_qp"].to_numpy(),
+            "lib_qp": official["lib_qp"].to_numpy(),
+            "residents": np.bincount(polygon, weights=residents, minlength=len(official)),
+            "covered": np.bincount(polygon, weights=covered, minlength=len(official)),
+        }
+    )
     per_official["coverage"] = per_official["covered"] / per_official["residents"]
     return Validation(
-        official_residents=float((population * inside_any).sum()),
+        official_residents=float(residents.sum()),
         computed_residents=float(population[computed].sum()),
-        shared_residents=float((population * inside_any * computed).sum()),
+        shared_residents=float(covered.sum()),
         per_official=per_official,
     )

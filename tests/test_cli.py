@@ -154,3 +154,57 @@ def assert_one_line_error(result: subprocess.CompletedProcess, where: str, expec
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert lines[0].startswith("carroyage: error: ") and where in lines[0] and expected in lines[0], lines[0]
+
+
+@pytest.fixture
+def amiens_geography(tmp_path):
+    out = tmp_path / "amiens.gpkg"
+    assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", out, "-q").returncode == 0
+    return out
+
+
+def test_zones_adds_layers_and_updates_the_manifest(amiens_geography):
+    from carroyage.data import AMIENS_COMMUNES, QPV_2024
+
+    result = run("zones", amiens_geography, "--clip", AMIENS_COMMUNES, "--previous", QPV_2024)
+    assert result.returncode == 0, result.stderr
+    assert "ancien périmètre" in result.stdout and "population insuffisante" in result.stdout
+    assert {"quartier_vecu", "veille_active", "qpv", "cells", "manifest"} <= {n for n, _ in pyogrio.list_layers(amiens_geography)}
+    manifest = pyogrio.read_dataframe(amiens_geography, layer="manifest", read_geometry=False).set_index("key")["value"].map(json.loads)
+    assert manifest["zones"]["vecu_distance_m"] == 300 and len(manifest["zones"]["inputs"]["previous"]["sha256"]) == 64
+    assert manifest["rule"]["name"] == "decree-2014"  # the delimitation record is kept
+
+
+def test_zones_with_a_missing_layer_leaves_the_geography_untouched(amiens_geography, tmp_path):
+    before = amiens_geography.read_bytes()
+    result = run("zones", amiens_geography, "--previous", tmp_path / "old.geojson")
+    assert_one_line_error(result, "old.geojson", "no such file (previous)")
+    assert amiens_geography.read_bytes() == before
+
+
+def test_compare_official_layer_with_computed_prints_four_classes(amiens_geography, tmp_path):
+    from carroyage.data import QPV_2024
+
+    result = run("compare", QPV_2024, amiens_geography, "--out", tmp_path / "diff.gpkg")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[1:5]] == ["new", "modified", "unchanged", "left"]
+    assert {n for n, _ in pyogrio.list_layers(tmp_path / "diff.gpkg")} == {"new", "modified", "unchanged", "left", "manifest"}
+
+
+def test_sensitivity_over_eleven_thresholds_and_both_contiguities_takes_seconds(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    result = run("sensitivity", AMIENS_2019, "--national-median", "22040", "--threshold", "0.55:0.65:0.01", "--contiguity", "rook,queen", "--out", tmp_path / "s.gpkg")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert len([line for line in result.stdout.splitlines() if line.strip().startswith("0.")]) == 22
+    assert elapsed < 30  # includes interpreter start; the runs themselves take well under a second
+    stability = pyogrio.read_dataframe(tmp_path / "s.gpkg", layer="stability")
+    assert stability["stability"].between(0, 1).all() and (stability["stability"] == 1).any()
+
+
+def test_sensitivity_rejects_a_bad_range(tmp_path):
+    result = run("sensitivity", AMIENS_2019, "--national-median", "22040", "--threshold", "0.65:0.55:0.01")
+    assert_one_line_error(result, "--threshold", "expected start:stop:step")

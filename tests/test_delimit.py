@@ -110,7 +110,7 @@ def test_exact_median_income_flags_cells_below_the_threshold(write_csv):
 def test_real_amiens_grid_finds_the_largest_official_quartiers():
     from carroyage.data import AMIENS_2019, QPV_2024
     from carroyage.validate import validate
-    from carroyage.zones_io import read_official
+    from carroyage.layers import read_official
 
     geo = delimit(read_grid(AMIENS_2019), "decree-2014", national_median=22_040)
     official = read_official(QPV_2024)
