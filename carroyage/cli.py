@@ -259,12 +259,36 @@ def sensitivity(
     typer.echo(f"written: {out}")
 
 
+@app.command(name="map")
+def map_(
+    geography: Annotated[Path, typer.Argument(help="A GeoPackage written by `carroyage delimit` (and `zones`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write (e.g. maps/amiens.html).")],
+    self_contained: Annotated[bool, typer.Option("--self-contained", help="Inline Leaflet: one file that draws with no network.")] = False,
+    official: Annotated[Optional[Path], typer.Option(help="Official QPV layer to show for comparison.")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="Also write a static map for reports (.png or .pdf).")] = None,
+    title: Annotated[str, typer.Option(help="Map title (French).")] = "Géographie prioritaire",
+) -> None:
+    """Publish a geography as an interactive web map (and a static one)."""
+    from .layers import read_official
+    from .maps import interactive_map, save_map, static_map
+    from .output import read_geography
+
+    geo = read_geography(geography)
+    reference = read_official(official) if official else None
+    save_map(interactive_map(geo, reference, title), out, self_contained)
+    typer.echo(f"written: {out}" + (" (self-contained)" if self_contained else ""))
+    if png:
+        static_map(geo, png, reference, title)
+        typer.echo(f"written: {png}")
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Where to write the geography.")] = Path("out"),
+    maps_dir: Annotated[Path, typer.Option(help="Where to publish the map.")] = Path("maps"),
     quiet: Quiet = False,
 ) -> None:
-    """The main job on the shipped Amiens data: delimit, validate, zones, compare with 2024."""
+    """The main job on the shipped Amiens data: delimit, validate, zones, compare, publish the map."""
     from .data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024
 
     target = out_dir / "amiens_2019.gpkg"
@@ -276,6 +300,9 @@ def demo(
     zones(target, clip=AMIENS_COMMUNES, previous=QPV_2024)
     typer.echo(f"\n== carroyage compare {QPV_2024.name} {target} --out {out_dir / 'compare_2024.gpkg'}")
     compare(QPV_2024, target, out_dir / "compare_2024.gpkg")
+    page, png = maps_dir / "amiens.html", maps_dir / "amiens.png"
+    typer.echo(f"\n== carroyage map {target} --out {page} --self-contained --official {QPV_2024.name} --png {png}")
+    map_(target, page, self_contained=True, official=QPV_2024, png=png, title="Géographie prioritaire — Amiens (Filosofi 2019)")
 
 
 def main() -> None:
