@@ -14,6 +14,7 @@ import shapely
 
 from .errors import InputError
 
+POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 CODE_COLUMNS = ("code", "code_qp", "codeqpv", "code_quartier", "id")
 NAME_COLUMNS = ("name", "lib_qp", "nom", "libelle", "nom_quartier")
 
@@ -41,7 +42,13 @@ def read_layer(path: str | Path, what: str = "layer") -> gpd.GeoDataFrame:
     missing = layer.geometry.isna() | layer.geometry.is_empty
     if missing.any():
         raise InputError(f"{path}: feature {int(np.flatnonzero(missing.to_numpy())[0]) + 1} has no geometry ({what})")
-    layer["geometry"] = shapely.make_valid(layer.geometry.to_numpy())
+    shapes = layer.geometry.to_numpy()
+    if np.isin(shapely.get_type_id(shapes), POLYGONAL).all():
+        # "structure" keeps polygons polygonal (rings collapsed by coordinate rounding vanish
+        # instead of turning into lines or points)
+        layer["geometry"] = shapely.make_valid(shapes, method="structure", keep_collapsed=False)
+    else:
+        layer["geometry"] = shapely.make_valid(shapes)
     return layer
 
 

@@ -1,0 +1,343 @@
+"""Address files: every row back, in order, untouched, with its answer appended.
+
+Coordinates are found without flags in columns named ``lon``/``lat`` or ``longitude``/``latitude``,
+addresses in a column named ``adresse``/``address`` or in several columns given with
+``--address-cols``. The file is streamed in chunks (its size is unbounded) and written under a
+temporary name until complete. A malformed row gets ``status = invalid`` and a ``reason``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .errors import InputError
+from .geocode import Match
+from .lookup import ZoneSet
+from .output import atomic_path
+
+ANSWER_COLUMNS = ["status", "zone_type", "zone_code", "zone_name", "distance_m", "geocode_label", "geocode_score", "reason"]
+LON_NAMES, LAT_NAMES = ("lon", "longitude", "lng"), ("lat", "latitude")
+ADDRESS_NAMES = ("adresse", "address", "adresse_complete")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where the positions or addresses are in the file."""
+
+    lon: int | None
+    lat: int | None
+    address: list[int]
+
+
+def find_columns(header: list[str], source: str, address_cols: list[str] | None = None, lon_col: str | None = None, lat_col: str | None = None) -> Columns:
+    """Locate the coordinate or address columns (case-insensitive), or say what was expected."""
+    lower = {name.strip().lower(): i for i, name in enumerate(header)}
+
+    def one(name: str | None, defaults: tuple[str, ...], flag: str) -> int | None:
+        if name is not None:
+            if name.lower() not in lower:
+                raise InputError(f"{source}: no column {name!r} ({flag}); columns are {', '.join(header)}")
+            return lower[name.lower()]
+        return next((lower[n] for n in defaults if n in lower), None)
+
+    lon, lat = one(lon_col, LON_NAMES, "--lon-col"), one(lat_col, LAT_NAMES, "--lat-col")
+    if address_cols:
+        missing = [c for c in address_cols if c.lower() not in lower]
+        if missing:
+            raise InputError(f"{source}: no column {missing[0]!r} (--address-cols); columns are {', '.join(header)}")
+        address = [lower[c.lower()] for c in address_cols]
+    else:
+        address = [lower[n] for n in ADDRESS_NAMES if n in lower][:1]
+    if (lon is None) != (lat is None):
+        raise InputError(f"{source}: found only one of the longitude/latitude columns; expected both (lon/lat or longitude/latitude)")
+    if lon is None and not address:
+        raise InputError(
+            f"{source}: no coordinates and no address; expected columns lon/lat (or longitude/latitude), "
+            "a column adresse/address, or --address-cols / --lon-col --lat-col"
+        )
+    return Columns(lon, lat, address)
+
+
+def locate_csv(
+    source: str | Path,
+    target: str | Path,
+    zones: ZoneSet,
+    geocoder=None,
+    *,
+    address_cols: list[str] | None = None,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+    tolerance: float = 20.0,
+    min_score: float = 0.5,
+    chunk_rows: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> Counter:
+    """Annotate every row of a UTF-8 CSV file with its zone; return the count of each status.
+
+    Parameters
+    ----------
+    source, target : str or Path
+        Input and output CSV files (same delimiter; the input's values come back untouched).
+    zones : ZoneSet
+    geocoder : BanGeocoder or AddokGeocoder, optional
+        Needed when rows are located by address.
+    address_cols, lon_col, lat_col : optional
+        Columns to use instead of the ones found by name.
+    tolerance : float
+        Metres around boundaries within which the answer is ``uncertain``.
+    min_score : float
+        Geocoding scores below this make the answer ``uncertain``.
+    chunk_rows : int
+        Rows handled at once.
+    progress : callable, optional
+        Called with the number of rows done after each chunk.
+
+    Notes
+    -----
+    Well-formed files are read and written by Arrow's CSV reader and writer; a file with a
+    malformed row (wrong number of fields) is read again with Python's csv module, which keeps
+    such rows, so that every row comes back in order either way.
+    """
+    source, target = Path(source), Path(target)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    header, delimiter = _header(source)
+    columns = find_columns(header, str(source), address_cols, lon_col, lat_col)
+    if columns.lon is None and geocoder is None:
+        raise InputError(f"{source}: rows are located by address; give a BAN file (--ban) or an addok server (--addok)")
+    answer = _Answerer(len(header), columns, zones, geocoder, tolerance, min_score)
+    names = _answer_names(header)
+    for reader in (_arrow_chunks, _python_chunks):
+        counts: Counter = Counter()
+        try:
+            with atomic_path(target) as temporary, temporary.open("wb") as out:
+                out.write((_join_header(header + names, delimiter) + "\n").encode("utf-8"))
+                done = 0
+                for chunk in reader(source, header, delimiter, chunk_rows):
+                    answers = answer(chunk)
+                    counts.update(answers["status"].to_pylist())
+                    chunk.write(out, answers, names, delimiter)
+                    done += chunk.rows
+                    if progress:
+                        progress(done)
+            return counts
+        except _Malformed:
+            continue  # read again, row by row
+    raise AssertionError("unreachable: the Python reader accepts every row")
+
+
+class _Malformed(Exception):
+    """A row with the wrong number of fields: the Arrow reader cannot keep it in place."""
+
+
+def _header(source: Path) -> tuple[list[str], str]:
+    with source.open("rb") as handle:
+        first = handle.readline()
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: line 1 is not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc
+    if not line.strip():
+        raise InputError(f"{source}: the file is empty; expected a header line")
+    delimiter = max(";,\t|", key=line.count)
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter)), delimiter
+
+
+def _join_header(names: list[str], delimiter: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="").writerow(names)
+    return buffer.getvalue()
+
+
+def _answer_names(header: list[str]) -> list[str]:
+    taken = {h.strip().lower() for h in header}
+    return [f"{name}_carroyage" if name in taken else name for name in ANSWER_COLUMNS]
+
+
+@dataclass
+class _ArrowChunk:
+    batch: pa.RecordBatch
+
+    @property
+    def rows(self) -> int:
+        return self.batch.num_rows
+
+    def well_formed(self) -> np.ndarray:
+        return np.ones(self.rows, dtype=bool)
+
+    def column(self, index: int) -> pa.Array:
+        return self.batch.column(index)
+
+    def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
+        table = pa.Table.from_batches([self.batch])
+        for name, column in zip(names, answers.columns):
+            table = table.append_column(name, column)
+        # Arrow quotes every string when asked to quote "as needed"; quote only if some value must be
+        needs_quotes = any(
+            pc.any(pc.match_substring(column, char)).as_py() for column in table.columns for char in (delimiter, '"', "\n", "\r")
+        )
+        style = "needed" if needs_quotes else "none"
+        pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style=style))
+
+
+@dataclass
+class _PythonChunk:
+    lines: list[list[str]]
+    width: int
+
+    @property
+    def rows(self) -> int:
+        return len(self.lines)
+
+    def well_formed(self) -> np.ndarray:
+        return np.fromiter((len(row) == self.width for row in self.lines), bool, self.rows)
+
+    def column(self, index: int) -> pa.Array:
+        return pa.array([row[index] if len(row) == self.width else "" for row in self.lines], type=pa.string())
+
+    def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
+        text = io.StringIO()
+        writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
+        writer.writerows([*row, *extra] for row, extra in zip(self.lines, zip(*answers.to_pydict().values())))
+        out.write(text.getvalue().encode("utf-8"))
+
+
+def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: int) -> Iterator[_ArrowChunk]:
+    def malformed(row) -> str:
+        raise _Malformed()
+
+    reader = pacsv.open_csv(
+        source,
+        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))], skip_rows=1, block_size=1 << 22, encoding="utf8"),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=malformed),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f"c{i}": pa.string() for i in range(len(header))}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    try:
+        for batch in reader:
+            yield _ArrowChunk(batch)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+            raise InputError(f"{source}: not UTF-8 text; save the file as UTF-8") from exc
+        raise _Malformed() from exc
+
+
+def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: int) -> Iterator[_PythonChunk]:
+    with source.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        lines: list[list[str]] = []
+        try:
+            next(reader)
+            for row in reader:
+                lines.append(row)
+                if len(lines) == chunk_rows:
+                    yield _PythonChunk(lines, len(header))
+                    lines = []
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{source}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from exc
+        except csv.Error as exc:
+            raise InputError(f"{source}: line {reader.line_num}: {exc}") from exc
+        if lines:
+            yield _PythonChunk(lines, len(header))
+
+
+STATUSES = np.array(sorted(["in", "out", "uncertain", "invalid"]))
+NUMBER = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
+
+
+@dataclass
+class _Answerer:
+    """Turns a chunk of rows into the answer columns."""
+
+    width: int
+    columns: Columns
+    zones: ZoneSet
+    geocoder: object
+    tolerance: float
+    min_score: float
+
+    def __post_init__(self) -> None:
+        self.cache: dict[str, Match | None] = {}
+
+    def __call__(self, chunk) -> pa.Table:
+        n = chunk.rows
+        well_formed = chunk.well_formed()
+        reason = np.where(well_formed, "", "malformed row: wrong number of fields").astype(object)
+        lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+        label, score = np.full(n, "", dtype=object), np.full(n, np.nan)
+        if self.columns.lon is not None:
+            lon, lat, bad = _coordinates(chunk.column(self.columns.lon), chunk.column(self.columns.lat))
+            bad &= well_formed
+            reason[bad] = "lon/lat: expected decimal degrees (WGS84)"
+        if self.columns.address:
+            todo = well_formed & ~np.isfinite(lon)
+            reason[todo] = ""
+            texts = [chunk.column(c).to_pylist() for c in self.columns.address]
+            self._geocode(texts, todo, lon, lat, label, score, reason)
+        located = self.zones.locate(lon, lat, self.tolerance)
+        status = located.status()
+        status[reason != ""] = "invalid"
+        weak = (status != "invalid") & (score < self.min_score)
+        status[weak] = "uncertain"
+        reason[weak] = [f"géocodage incertain (score {s:.2f})" for s in score[weak]]
+        zone, distance = located.main_zone()
+        picked = pa.array(zone, mask=zone < 0)
+        table = self.zones.table
+        text = {
+            "status": pa.DictionaryArray.from_arrays(pa.array(np.searchsorted(STATUSES, status)), STATUSES).cast(pa.string()),
+            **{f"zone_{c}": pc.fill_null(pa.array(table[c].tolist(), pa.string()).take(picked), "") for c in ("type", "code", "name")},
+            "distance_m": _decimal_text(distance, 1),
+            "geocode_label": label,
+            "geocode_score": _decimal_text(score, 3),
+            "reason": reason,
+        }
+        return pa.table({name: pa.array(values, type=pa.string()) if isinstance(values, np.ndarray) else values for name, values in text.items()})
+
+    def _geocode(self, texts, todo, lon, lat, label, score, reason) -> None:
+        for i in np.flatnonzero(todo):  # one geocoder call per distinct address (cached)
+            text = " ".join(part[i].strip() for part in texts if part[i] and part[i].strip())
+            if not text:
+                reason[i] = "adresse vide"
+                continue
+            if text not in self.cache:
+                if len(self.cache) >= 200_000:
+                    self.cache.pop(next(iter(self.cache)))
+                self.cache[text] = self.geocoder.geocode(text)
+            match = self.cache[text]
+            if match is None:
+                reason[i] = "adresse introuvable"
+                continue
+            lon[i], lat[i], label[i], score[i] = match.lon, match.lat, match.label, match.score
+
+
+def _coordinates(lon_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decimal degrees (a decimal comma is accepted); ``bad`` marks what is not a valid position."""
+    values = []
+    for text in (lon_text, lat_text):
+        try:  # the usual file: every value a plain number
+            number = pc.cast(text, pa.float64())
+        except pa.ArrowInvalid:
+            valid = pc.match_substring_regex(text, NUMBER)
+            number = pc.cast(pc.if_else(valid, pc.replace_substring(pc.utf8_trim_whitespace(text), ",", "."), "nan"), pa.float64())
+        values.append(number.to_numpy(zero_copy_only=False).copy())
+    lon, lat = values
+    bad = ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    lon[bad], lat[bad] = np.nan, np.nan
+    return lon, lat, bad
+
+
+def _decimal_text(values: np.ndarray, digits: int) -> pa.Array:
+    finite = np.isfinite(values)
+    text = pc.cast(pa.array(np.round(np.where(finite, values, 0.0), digits)), pa.string())
+    return pc.if_else(pa.array(finite), text, "")

@@ -1,0 +1,259 @@
+"""Points → zones: in, out or uncertain, with the signed distance to each zone's boundary.
+
+Zones are measured in a metric CRS of their territory (Lambert-93 in metropolitan France, the
+local UTM projections overseas), so distances are metres on the ground. All points are located at
+once: one ``STRtree`` query for candidates, vectorised point-in-polygon on prepared polygons and
+distances only for the points close to a zone.
+
+``distance_m`` is negative inside a zone and positive outside. A point is ``in`` when it lies in a
+zone farther than the tolerance from its boundary, ``uncertain`` when it lies within the tolerance
+of a boundary (or its geocoding is weak), ``out`` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from .layers import codes_and_names, read_layer
+
+# (name, EPSG, lon/lat bounds) of the territories QPVs lie in
+TERRITORIES = (
+    ("métropole", 2154, (-5.8, 41.0, 10.0, 51.6)),
+    ("Guadeloupe", 5490, (-62.0, 15.8, -60.8, 16.6)),
+    ("Martinique", 5490, (-61.3, 14.3, -60.7, 14.95)),
+    ("Guyane", 2972, (-54.7, 2.0, -51.5, 6.0)),
+    ("La Réunion", 2975, (55.1, -21.5, 56.0, -20.8)),
+    ("Mayotte", 4471, (44.9, -13.1, 45.4, -12.5)),
+    ("Saint-Martin", 5490, (-63.2, 18.0, -62.9, 18.15)),
+    ("Polynésie française", 3297, (-152.0, -18.0, -148.0, -16.0)),
+)
+GEOGRAPHY_LAYERS = {"qpv": "qpv", "quartier_vecu": "quartier_vecu", "veille_active": "veille_active"}
+STATUS_LABELS = {"in": "dans la zone", "out": "hors zone", "uncertain": "incertain", "invalid": "invalide"}
+
+
+COARSE = 1000.0  # metres: side of the bitmap cells that rule out points far from every zone
+
+
+@dataclass
+class Territory:
+    """The zones of one territory, projected, exploded and indexed."""
+
+    epsg: int
+    zone: np.ndarray  # zone row of each polygon part
+    parts: np.ndarray  # polygons, prepared
+    boundaries: np.ndarray
+    tree: shapely.STRtree
+    to_metric: pyproj.Transformer
+    lonlat_bounds: tuple[float, float, float, float]
+    _near: dict[float, tuple[np.ndarray, float, float, int, int]] = field(default_factory=dict)
+
+    def near(self, x: np.ndarray, y: np.ndarray, tolerance: float) -> np.ndarray:
+        """Which points may lie within ``tolerance`` of a zone: a bitmap of the zones' extents.
+
+        Most points of a national file are far from every QPV; they are ruled out with array
+        indexing, before any geometry is built for them.
+        """
+        if tolerance not in self._near:
+            bounds = shapely.bounds(self.parts)
+            west, south = bounds[:, 0].min() - tolerance, bounds[:, 1].min() - tolerance
+            col0 = ((bounds[:, 0] - tolerance - west) // COARSE).astype(int)
+            col1 = ((bounds[:, 2] + tolerance - west) // COARSE).astype(int)
+            row0 = ((bounds[:, 1] - tolerance - south) // COARSE).astype(int)
+            row1 = ((bounds[:, 3] + tolerance - south) // COARSE).astype(int)
+            bitmap = np.zeros((row1.max() + 1, col1.max() + 1), dtype=bool)
+            for r0, r1, c0, c1 in zip(row0, row1, col0, col1):  # one slice per zone part
+                bitmap[r0 : r1 + 1, c0 : c1 + 1] = True
+            self._near[tolerance] = (bitmap, west, south, *bitmap.shape)
+        bitmap, west, south, rows, cols = self._near[tolerance]
+        col = np.floor((x - west) / COARSE)
+        row = np.floor((y - south) / COARSE)
+        inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+        hit = np.zeros(len(x), dtype=bool)
+        hit[inside] = bitmap[row[inside].astype(int), col[inside].astype(int)]
+        return hit
+
+
+@dataclass
+class ZoneSet:
+    """Zones of several types (``qpv``, ``quartier_vecu``, ``veille_active``...) ready for lookups.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per zone: ``type``, ``code``, ``name``, ``source``.
+    dropped : list of str
+        Zones left out because their geometry has no area (e.g. collapsed by coordinate rounding).
+    """
+
+    table: pd.DataFrame
+    territories: list[Territory]
+    dropped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_layers(cls, layers: list[tuple[str, gpd.GeoDataFrame, str]]) -> "ZoneSet":
+        """Build from ``(type, layer, source)`` triples."""
+        frames, shapes = [], []
+        for kind, layer, source in layers:
+            codes, names = codes_and_names(layer, "Z")
+            wgs = layer.to_crs(4326).geometry.to_numpy()
+            frames.append(pd.DataFrame({"type": kind, "code": codes, "name": names, "source": source}))
+            shapes.append(wgs)
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["type", "code", "name", "source"])
+        shapes = np.concatenate(shapes) if shapes else np.array([], dtype=object)
+        empty = shapely.is_empty(shapes) | (shapely.area(shapes) == 0)
+        dropped = [f"{t} {c}" for t, c in zip(table["type"][empty], table["code"][empty])]
+        return cls(table, _territories(shapes, ~empty), dropped)
+
+    def locate(self, lon: np.ndarray, lat: np.ndarray, tolerance: float = 0.0) -> "Located":
+        """Locate points given in WGS84 degrees.
+
+        Returns every (point, zone) pair where the point is inside the zone or within
+        ``tolerance`` metres of it, with the signed distance, and each point's status.
+        """
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        point, zone, distance = [], [], []
+        for territory, members in _assign(self.territories, lon, lat):
+            x, y = territory.to_metric.transform(lon[members], lat[members])
+            found = _pairs(territory, np.asarray(x), np.asarray(y), tolerance)
+            point.append(members[found[0]])
+            zone.append(found[1])
+            distance.append(found[2])
+        pairs = pd.DataFrame(
+            {
+                "point": np.concatenate(point) if point else np.zeros(0, dtype=np.int64),
+                "zone": np.concatenate(zone) if zone else np.zeros(0, dtype=np.int64),
+                "distance_m": np.concatenate(distance) if distance else np.zeros(0),
+            }
+        )
+        pairs = pairs.sort_values(["point", "distance_m"], kind="stable").drop_duplicates(["point", "zone"])
+        return Located(self, len(lon), pairs.reset_index(drop=True), tolerance)
+
+    def nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
+        """The nearest zone to one point and its distance in metres (for a human answer)."""
+        for territory, members in _assign(self.territories, np.array([lon]), np.array([lat])):
+            x, y = territory.to_metric.transform(lon, lat)
+            where = shapely.Point(x, y)
+            index = territory.tree.nearest(where)
+            return int(territory.zone[index]), float(shapely.distance(territory.parts[index], where))
+        return None
+
+
+@dataclass
+class Located:
+    """The answer for a set of points."""
+
+    zones: ZoneSet
+    count: int
+    pairs: pd.DataFrame  # point, zone, distance_m (negative inside), nearest first
+    tolerance: float
+
+    def status(self) -> np.ndarray:
+        """``in``, ``out`` or ``uncertain`` for each point (geocoding not considered)."""
+        d = self.pairs["distance_m"].to_numpy()
+        deep = np.zeros(self.count, dtype=bool)
+        near = np.zeros(self.count, dtype=bool)
+        deep[self.pairs["point"].to_numpy()[d < -self.tolerance]] = True
+        near[self.pairs["point"].to_numpy()[np.abs(d) <= self.tolerance]] = True
+        return np.where(deep, "in", np.where(near, "uncertain", "out")).astype(object)
+
+    def quartiers(self, point: int) -> list[dict[str, object]]:
+        """The zones one point lies in or near, nearest boundary first."""
+        rows = self.pairs[self.pairs["point"] == point]
+        table = self.zones.table
+        return [
+            {"type": table.at[z, "type"], "code": table.at[z, "code"], "name": table.at[z, "name"], "distance_m": round(float(d), 1)}
+            for z, d in zip(rows["zone"], rows["distance_m"])
+        ]
+
+    def main_zone(self) -> tuple[np.ndarray, np.ndarray]:
+        """One zone per point (the one it is deepest in, else the nearest within tolerance).
+
+        Returns the zone row of each point (-1: none) and its signed distance (NaN: none).
+        """
+        first = self.pairs.drop_duplicates("point", keep="first")
+        zone = np.full(self.count, -1, dtype=np.int64)
+        distance = np.full(self.count, np.nan)
+        zone[first["point"].to_numpy()] = first["zone"].to_numpy()
+        distance[first["point"].to_numpy()] = first["distance_m"].to_numpy()
+        return zone, distance
+
+
+def _territories(shapes: np.ndarray, usable: np.ndarray) -> list[Territory]:
+    """Split zones by territory and prepare each in its metric CRS."""
+    parts = shapely.get_parts(shapes[usable], return_index=True)
+    part_shapes, part_zone = parts[0], np.flatnonzero(usable)[parts[1]]
+    centre = shapely.point_on_surface(part_shapes)
+    cx, cy = shapely.get_x(centre), shapely.get_y(centre)
+    territories, assigned = [], np.zeros(len(part_shapes), dtype=bool)
+    for _, epsg, (west, south, east, north) in TERRITORIES:
+        inside = (cx >= west) & (cx <= east) & (cy >= south) & (cy <= north) & ~assigned
+        assigned |= inside
+        if inside.any():
+            territories.append(_territory(part_shapes[inside], part_zone[inside], epsg))
+    if (~assigned).any():  # elsewhere: the UTM zone of those parts
+        crs = gpd.GeoSeries(part_shapes[~assigned], crs=4326).estimate_utm_crs()
+        territories.append(_territory(part_shapes[~assigned], part_zone[~assigned], crs.to_epsg()))
+    return territories
+
+
+def _territory(shapes: np.ndarray, zone: np.ndarray, epsg: int) -> Territory:
+    projected = gpd.GeoSeries(shapes, crs=4326).to_crs(epsg).to_numpy()
+    shapely.prepare(projected)
+    boundaries = shapely.boundary(projected)
+    shapely.prepare(boundaries)
+    transformer = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
+    lonlat = shapely.total_bounds(shapes)
+    return Territory(epsg, zone, projected, boundaries, shapely.STRtree(projected), transformer, tuple(lonlat))
+
+
+def _assign(territories: list[Territory], lon: np.ndarray, lat: np.ndarray):
+    """Which points each territory should look at (by the extent of its zones)."""
+    valid = np.isfinite(lon) & np.isfinite(lat)
+    for territory in territories:
+        west, south, east, north = territory.lonlat_bounds
+        margin = 0.05  # degrees: a few km, more than any tolerance
+        members = np.flatnonzero(valid & (lon >= west - margin) & (lon <= east + margin) & (lat >= south - margin) & (lat <= north + margin))
+        if len(members):
+            yield territory, members
+
+
+def _pairs(territory: Territory, x: np.ndarray, y: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    near = np.flatnonzero(territory.near(x, y, tolerance))
+    points = shapely.points(x[near], y[near])
+    if tolerance > 0:
+        found, part = territory.tree.query(points, predicate="dwithin", distance=tolerance)
+    else:
+        found, part = territory.tree.query(points, predicate="intersects")
+    point, points = near[found], points[found]
+    inside = shapely.contains_xy(territory.parts[part], x[point], y[point])
+    to_boundary = shapely.distance(territory.boundaries[part], points)
+    signed = np.where(inside, -to_boundary, to_boundary)
+    return point, territory.zone[part], signed
+
+
+def load_zones(paths: list[str | Path]) -> ZoneSet:
+    """Zones from files: a carroyage geography gives its ``qpv``, ``quartier_vecu`` and
+    ``veille_active`` layers, each with its type; any other polygon file is one layer of type
+    ``qpv`` (the official file) or named after the file.
+    """
+    from .output import is_geography, read_geography
+
+    layers = []
+    for path in paths:
+        path = Path(path)
+        if is_geography(path):
+            geo = read_geography(path)
+            found = {"qpv": geo.qpv, **geo.layers}
+            layers += [(kind, found[name], str(path)) for name, kind in GEOGRAPHY_LAYERS.items() if name in found and len(found[name])]
+        else:
+            layer = read_layer(path, "zones")
+            kind = "qpv" if "code_qp" in {c.lower() for c in layer.columns} else path.stem
+            layers.append((kind, layer, str(path)))
+    return ZoneSet.from_layers(layers)
