@@ -178,6 +178,9 @@ class _ArrowChunk:
     def column(self, index: int) -> pa.Array:
         return self.batch.column(index)
 
+    def malformed_reasons(self, rows: np.ndarray) -> list[str]:
+        return []
+
     def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
         table = pa.Table.from_batches([self.batch])
         for name, column in zip(names, answers.columns):
@@ -205,6 +208,9 @@ class _PythonChunk:
     def column(self, index: int) -> pa.Array:
         return pa.array([row[index] if len(row) == self.width else "" for row in self.lines], type=pa.string())
 
+    def malformed_reasons(self, rows: np.ndarray) -> list[str]:
+        return [f"ligne mal formée : {len(self.lines[i])} champs au lieu de {self.width}" for i in np.flatnonzero(rows)]
+
     def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
         text = io.StringIO()
         writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
@@ -213,22 +219,20 @@ class _PythonChunk:
 
 
 def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: int) -> Iterator[_ArrowChunk]:
-    def malformed(row) -> str:
-        raise _Malformed()
-
-    reader = pacsv.open_csv(
-        source,
-        read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))], skip_rows=1, block_size=1 << 22, encoding="utf8"),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=malformed),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f"c{i}": pa.string() for i in range(len(header))}, strings_can_be_null=False, quoted_strings_can_be_null=False
-        ),
-    )
+    names = [f"c{i}" for i in range(len(header))]
     try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 22, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "error"),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+            ),
+        )
         for batch in reader:
             yield _ArrowChunk(batch)
     except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) or "utf8" in str(exc).lower():
+        if "utf8" in str(exc).lower():
             raise InputError(f"{source}: not UTF-8 text; save the file as UTF-8") from exc
         raise _Malformed() from exc
 
@@ -252,6 +256,7 @@ def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: 
             yield _PythonChunk(lines, len(header))
 
 
+BAD_POSITION = "lon/lat invalides : degrés décimaux WGS84 attendus"
 STATUSES = np.array(sorted(["in", "out", "uncertain", "invalid"]))
 NUMBER = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
 
@@ -273,16 +278,16 @@ class _Answerer:
     def __call__(self, chunk) -> pa.Table:
         n = chunk.rows
         well_formed = chunk.well_formed()
-        reason = np.where(well_formed, "", "malformed row: wrong number of fields").astype(object)
+        reason = np.full(n, "", dtype=object)
+        reason[~well_formed] = chunk.malformed_reasons(~well_formed)
         lon, lat = np.full(n, np.nan), np.full(n, np.nan)
         label, score = np.full(n, "", dtype=object), np.full(n, np.nan)
         if self.columns.lon is not None:
             lon, lat, bad = _coordinates(chunk.column(self.columns.lon), chunk.column(self.columns.lat))
             bad &= well_formed
-            reason[bad] = "lon/lat: expected decimal degrees (WGS84)"
+            reason[bad] = BAD_POSITION
         if self.columns.address:
             todo = well_formed & ~np.isfinite(lon)
-            reason[todo] = ""
             texts = [chunk.column(c).to_pylist() for c in self.columns.address]
             self._geocode(texts, todo, lon, lat, label, score, reason)
         located = self.zones.locate(lon, lat, self.tolerance)
@@ -308,7 +313,7 @@ class _Answerer:
         for i in np.flatnonzero(todo):  # one geocoder call per distinct address (cached)
             text = " ".join(part[i].strip() for part in texts if part[i] and part[i].strip())
             if not text:
-                reason[i] = "adresse vide"
+                reason[i] = "ni position valide ni adresse" if reason[i] else "adresse vide"
                 continue
             if text not in self.cache:
                 if len(self.cache) >= 200_000:
@@ -318,7 +323,7 @@ class _Answerer:
             if match is None:
                 reason[i] = "adresse introuvable"
                 continue
-            lon[i], lat[i], label[i], score[i] = match.lon, match.lat, match.label, match.score
+            lon[i], lat[i], label[i], score[i], reason[i] = match.lon, match.lat, match.label, match.score, ""
 
 
 def _coordinates(lon_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -337,7 +342,8 @@ def _coordinates(lon_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np
     return lon, lat, bad
 
 
-def _decimal_text(values: np.ndarray, digits: int) -> pa.Array:
-    finite = np.isfinite(values)
-    text = pc.cast(pa.array(np.round(np.where(finite, values, 0.0), digits)), pa.string())
-    return pc.if_else(pa.array(finite), text, "")
+def _decimal_text(values: np.ndarray, digits: int) -> np.ndarray:
+    text = np.full(len(values), "", dtype=object)
+    finite = np.flatnonzero(np.isfinite(values))
+    text[finite] = [f"{v:.{digits}f}" for v in values[finite]]  # only rows with a value
+    return text

@@ -282,6 +282,100 @@ def map_(
         typer.echo(f"written: {png}")
 
 
+Zones = Annotated[Optional[list[Path]], typer.Option("--zones", help="Zone layers (default: the official 2024 QPV layer); a carroyage GeoPackage gives its qpv, quartier_vecu and veille_active layers.")]
+Ban = Annotated[Optional[Path], typer.Option("--ban", help="BAN addresses file (adresses-DD.csv[.gz]) for geocoding.")]
+Addok = Annotated[Optional[str], typer.Option("--addok", help="URL of an addok server for geocoding (e.g. http://127.0.0.1:7878).")]
+Tolerance = Annotated[float, typer.Option(help="Metres around boundaries within which the answer is 'uncertain'.")]
+MinScore = Annotated[float, typer.Option(help="Geocoding scores below this make the answer 'uncertain'.")]
+
+
+def _checker(zones: Optional[list[Path]], ban: Optional[Path], addok: Optional[str], tolerance: float, min_score: float):
+    from .check import Checker
+    from .geocode import AddokGeocoder, BanGeocoder
+    from .lookup import load_zones
+
+    zone_set = load_zones(zones or [QPV_2024])
+    if zone_set.dropped:
+        typer.echo(f"note: {len(zone_set.dropped)} zone(s) without area left out: {', '.join(zone_set.dropped)}", err=True)
+    geocoder = AddokGeocoder(addok) if addok else BanGeocoder(ban) if ban else None
+    return Checker(zone_set, geocoder, tolerance, min_score)
+
+
+@app.command()
+def locate(
+    address: Annotated[Optional[str], typer.Argument(help="A postal address, e.g. \"8 bd du Port, Amiens\".")] = None,
+    lon: Annotated[Optional[float], typer.Option(help="Longitude (WGS84), with --lat, instead of an address.")] = None,
+    lat: Annotated[Optional[float], typer.Option(help="Latitude (WGS84).")] = None,
+    zones: Zones = None,
+    ban: Ban = None,
+    addok: Addok = None,
+    tolerance: Tolerance = 20.0,
+    min_score: MinScore = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON.")] = False,
+) -> None:
+    """Is this address (or position) in a QPV, a quartier vécu or a veille-active zone?"""
+    import json
+
+    from .check import format_answer
+
+    answer = _checker(zones, ban, addok, tolerance, min_score).check(address, lon, lat)
+    typer.echo(json.dumps(answer, ensure_ascii=False, indent=1) if as_json else format_answer(answer))
+
+
+@app.command(name="locate-csv")
+def locate_csv(
+    source: Annotated[Path, typer.Argument(help="CSV file (UTF-8, ',' or ';') with lon/lat or address columns.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Annotated CSV to write.")],
+    address_cols: Annotated[Optional[str], typer.Option(help="Comma-separated columns that make the address (default: adresse/address).")] = None,
+    lon_col: Annotated[Optional[str], typer.Option(help="Longitude column (default: lon/longitude).")] = None,
+    lat_col: Annotated[Optional[str], typer.Option(help="Latitude column (default: lat/latitude).")] = None,
+    zones: Zones = None,
+    ban: Ban = None,
+    addok: Addok = None,
+    tolerance: Tolerance = 20.0,
+    min_score: MinScore = 0.5,
+    quiet: Quiet = False,
+) -> None:
+    """Annotate every row of a file with its zone: status, code, name, distance, geocoding."""
+    from .batch import locate_csv as run_batch
+
+    checker = _checker(zones, ban, addok, tolerance, min_score)
+    start = time.perf_counter()
+
+    def progress(rows: int) -> None:
+        if not quiet:
+            typer.echo(f"  [{time.perf_counter() - start:6.1f} s] {rows:,} rows", err=True)
+
+    counts = run_batch(
+        source, out, checker.zones, checker.geocoder,
+        address_cols=[c.strip() for c in address_cols.split(",")] if address_cols else None,
+        lon_col=lon_col, lat_col=lat_col, tolerance=tolerance, min_score=min_score, progress=progress,
+    )
+    total = sum(counts.values())
+    typer.echo(f"{total:,} rows: " + ", ".join(f"{status} {counts.get(status, 0):,}" for status in ("in", "uncertain", "out", "invalid")))
+    typer.echo(f"written: {out}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    zones: Zones = None,
+    ban: Ban = None,
+    addok: Addok = None,
+    tolerance: Tolerance = 20.0,
+    min_score: MinScore = 0.5,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest CSV upload accepted (MB).")] = 50.0,
+) -> None:
+    """Serve the address page (/) and the API (/api/locate, /api/locate-csv, /openapi.json)."""
+    import uvicorn
+
+    from .server import create_app
+
+    app_ = create_app(_checker(zones, ban, addok, tolerance, min_score), max_upload_bytes=int(max_upload_mb * 1e6))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Where to write the geography.")] = Path("out"),

@@ -94,6 +94,7 @@ class ZoneSet:
 
     table: pd.DataFrame
     territories: list[Territory]
+    shapes: np.ndarray  # WGS84 geometry of each zone
     dropped: list[str] = field(default_factory=list)
 
     @classmethod
@@ -109,7 +110,7 @@ class ZoneSet:
         shapes = np.concatenate(shapes) if shapes else np.array([], dtype=object)
         empty = shapely.is_empty(shapes) | (shapely.area(shapes) == 0)
         dropped = [f"{t} {c}" for t, c in zip(table["type"][empty], table["code"][empty])]
-        return cls(table, _territories(shapes, ~empty), dropped)
+        return cls(table, _territories(shapes, ~empty), shapes, dropped)
 
     def locate(self, lon: np.ndarray, lat: np.ndarray, tolerance: float = 0.0) -> "Located":
         """Locate points given in WGS84 degrees.
@@ -134,6 +135,14 @@ class ZoneSet:
         )
         pairs = pairs.sort_values(["point", "distance_m"], kind="stable").drop_duplicates(["point", "zone"])
         return Located(self, len(lon), pairs.reset_index(drop=True), tolerance)
+
+    def around(self, lon: float, lat: float, radius_m: float = 1500.0) -> dict:
+        """Zones within about ``radius_m`` of a point, as a GeoJSON FeatureCollection (WGS84)."""
+        degrees = radius_m / 111_000
+        box = shapely.box(lon - degrees / np.cos(np.radians(lat)), lat - degrees, lon + degrees / np.cos(np.radians(lat)), lat + degrees)
+        rows = np.flatnonzero(shapely.intersects(self.shapes, box))
+        frame = gpd.GeoDataFrame(self.table.iloc[rows][["type", "code", "name"]], geometry=self.shapes[rows], crs=4326)
+        return frame.to_geo_dict(drop_id=True)
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
         """The nearest zone to one point and its distance in metres (for a human answer)."""
