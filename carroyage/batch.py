@@ -149,7 +149,7 @@ def _header(source: Path) -> tuple[list[str], str]:
         raise InputError(f"{source}: line 1 is not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc
     if not line.strip():
         raise InputError(f"{source}: the file is empty; expected a header line")
-    delimiter = max(";,\t|", key=line.count)
+    delimiter = max(";,\t|", key=line.count) if any(c in line for c in ";,\t|") else ","
     return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter)), delimiter
 
 
@@ -224,7 +224,7 @@ def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: i
         reader = pacsv.open_csv(
             source,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 22, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "error"),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),  # a malformed row raises ArrowInvalid
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
             ),

@@ -226,3 +226,37 @@ class AddokGeocoder:
         lon, lat = feature["geometry"]["coordinates"]
         props = feature["properties"]
         return Match(float(lon), float(lat), props.get("label", ""), round(float(props.get("score", 0.0)), 3), props.get("type", ""), str(props.get("id", "")))
+
+
+def ban_to_addok(path: str | Path, target: str | Path) -> Path:
+    """Write a BAN file as addok import documents (JSON lines, one street with its numbers per line).
+
+    Load them into a self-hosted addok with ``addok batch TARGET`` then ``addok ngrams``.
+    """
+    addresses = BanGeocoder(path).addresses
+    lines = []
+    for _, rows in addresses.groupby("street", sort=True):  # one document per street
+        first = rows.iloc[0]
+        numbers = {
+            f"{n}{' ' + r if r else ''}": {"lat": la, "lon": lo, "id": i}
+            for n, r, la, lo, i in zip(rows["numero"], rows["rep"], rows["lat"], rows["lon"], rows["id"])
+        }
+        lines.append(
+            json.dumps(
+                {
+                    "id": first["id"].rsplit("_", 1 if not first["rep"] else 2)[0],
+                    "type": "street",
+                    "name": first["nom_voie"],
+                    "postcode": first["code_postal"],
+                    "city": first["nom_commune"],
+                    "lat": float(rows["lat"].mean()),
+                    "lon": float(rows["lon"].mean()),
+                    "importance": 0.5,
+                    "housenumbers": numbers,
+                },
+                ensure_ascii=False,
+            )
+        )
+    target = Path(target)
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target

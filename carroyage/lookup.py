@@ -119,22 +119,17 @@ class ZoneSet:
         ``tolerance`` metres of it, with the signed distance, and each point's status.
         """
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-        point, zone, distance = [], [], []
-        for territory, members in _assign(self.territories, lon, lat):
-            x, y = territory.to_metric.transform(lon[members], lat[members])
-            found = _pairs(territory, np.asarray(x), np.asarray(y), tolerance)
-            point.append(members[found[0]])
-            zone.append(found[1])
-            distance.append(found[2])
-        pairs = pd.DataFrame(
-            {
-                "point": np.concatenate(point) if point else np.zeros(0, dtype=np.int64),
-                "zone": np.concatenate(zone) if zone else np.zeros(0, dtype=np.int64),
-                "distance_m": np.concatenate(distance) if distance else np.zeros(0),
-            }
-        )
-        pairs = pairs.sort_values(["point", "distance_m"], kind="stable").drop_duplicates(["point", "zone"])
-        return Located(self, len(lon), pairs.reset_index(drop=True), tolerance)
+        found = [(members[p], z, d) for territory, members in _assign(self.territories, lon, lat)
+                 for p, z, d in [_pairs(territory, *map(np.asarray, territory.to_metric.transform(lon[members], lat[members])), tolerance)]]
+        point = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=np.int64)
+        zone = np.concatenate([f[1] for f in found]) if found else np.zeros(0, dtype=np.int64)
+        distance = np.concatenate([f[2] for f in found]) if found else np.zeros(0)
+        order = np.lexsort((distance, point))  # by point, nearest boundary (deepest inside) first
+        point, zone, distance = point[order], zone[order], distance[order]
+        # a zone split into parts appears once per point: keep its first (deepest) part
+        _, first = np.unique(point * (len(self.table) + 1) + zone, return_index=True)
+        keep = np.sort(first)
+        return Located(self, len(lon), point[keep], zone[keep], distance[keep], tolerance)
 
     def around(self, lon: float, lat: float, radius_m: float = 1500.0) -> dict:
         """Zones within about ``radius_m`` of a point, as a GeoJSON FeatureCollection (WGS84)."""
@@ -156,29 +151,30 @@ class ZoneSet:
 
 @dataclass
 class Located:
-    """The answer for a set of points."""
+    """The answer for a set of points: (point, zone, signed distance) pairs, nearest first."""
 
     zones: ZoneSet
     count: int
-    pairs: pd.DataFrame  # point, zone, distance_m (negative inside), nearest first
+    point: np.ndarray
+    zone: np.ndarray
+    distance: np.ndarray  # metres, negative inside
     tolerance: float
 
     def status(self) -> np.ndarray:
         """``in``, ``out`` or ``uncertain`` for each point (geocoding not considered)."""
-        d = self.pairs["distance_m"].to_numpy()
         deep = np.zeros(self.count, dtype=bool)
         near = np.zeros(self.count, dtype=bool)
-        deep[self.pairs["point"].to_numpy()[d < -self.tolerance]] = True
-        near[self.pairs["point"].to_numpy()[np.abs(d) <= self.tolerance]] = True
+        deep[self.point[self.distance < -self.tolerance]] = True
+        near[self.point[np.abs(self.distance) <= self.tolerance]] = True
         return np.where(deep, "in", np.where(near, "uncertain", "out")).astype(object)
 
     def quartiers(self, point: int) -> list[dict[str, object]]:
         """The zones one point lies in or near, nearest boundary first."""
-        rows = self.pairs[self.pairs["point"] == point]
+        rows = np.flatnonzero(self.point == point)
         table = self.zones.table
         return [
             {"type": table.at[z, "type"], "code": table.at[z, "code"], "name": table.at[z, "name"], "distance_m": round(float(d), 1)}
-            for z, d in zip(rows["zone"], rows["distance_m"])
+            for z, d in zip(self.zone[rows], self.distance[rows])
         ]
 
     def main_zone(self) -> tuple[np.ndarray, np.ndarray]:
@@ -186,11 +182,11 @@ class Located:
 
         Returns the zone row of each point (-1: none) and its signed distance (NaN: none).
         """
-        first = self.pairs.drop_duplicates("point", keep="first")
+        first = np.flatnonzero(np.r_[True, self.point[1:] != self.point[:-1]]) if len(self.point) else np.zeros(0, dtype=np.int64)
         zone = np.full(self.count, -1, dtype=np.int64)
         distance = np.full(self.count, np.nan)
-        zone[first["point"].to_numpy()] = first["zone"].to_numpy()
-        distance[first["point"].to_numpy()] = first["distance_m"].to_numpy()
+        zone[self.point[first]] = self.zone[first]
+        distance[self.point[first]] = self.distance[first]
         return zone, distance
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from fastapi import FastAPI, File, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .check import AddressNotFound, Checker
@@ -88,7 +89,7 @@ def create_app(checker: Checker, max_upload_bytes: int = 50_000_000) -> FastAPI:
         return page
 
     @app.get("/api/locate")
-    def locate(
+    async def locate(
         adresse: str | None = Query(None, description="Adresse postale"),
         lon: float | None = Query(None, description="Longitude (WGS84)"),
         lat: float | None = Query(None, description="Latitude (WGS84)"),
@@ -96,7 +97,9 @@ def create_app(checker: Checker, max_upload_bytes: int = 50_000_000) -> FastAPI:
     ) -> dict:
         """The answer for one address or position: status, zones, distances, geocoding."""
         try:
-            return checker.check(adresse, lon, lat, tolerance)
+            if adresse:  # geocoding may take a while: off the event loop
+                return JSONResponse(await run_in_threadpool(checker.check, adresse, lon, lat, tolerance))
+            return JSONResponse(checker.check(None, lon, lat, tolerance))  # a millisecond: answered inline
         except AddressNotFound as exc:
             raise HTTPException(404, f"adresse introuvable : {adresse}") from exc
         except GeocodingError as exc:

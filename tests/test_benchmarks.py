@@ -16,3 +16,13 @@ def test_delimit_benchmark_runs_on_a_small_grid(tmp_path):
     assert "end-to-end speedup vs geopandas (GeoPackage)" in result.stdout
     assert "computation / bare pyarrow read" in result.stdout
     assert "DIFFERENT" not in result.stdout  # both pipelines found the same quartiers
+
+
+def test_locate_benchmark_runs_on_a_small_file(tmp_path):
+    result = subprocess.run(
+        [sys.executable, ROOT / "benchmarks" / "bench_locate.py", "--rows", "20000", "--work", tmp_path],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "speedup vs pandas + geopandas sjoin" in result.stdout
+    assert "DIFFERENT" not in result.stdout  # both found the same points inside QPVs

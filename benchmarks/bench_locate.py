@@ -1,0 +1,119 @@
+"""Batch address check benchmark: ``locate-csv`` against pandas + geopandas ``sjoin``.
+
+Writes (once) a CSV of 1 million coordinate rows (a third near the QPVs of French cities, the rest
+spread over metropolitan France), then runs, each in its own process and both from the files
+to an annotated CSV, including loading the national 2024 QPV layer:
+
+* ``carroyage``: :func:`carroyage.batch.locate_csv` (streamed in chunks);
+* ``geopandas``: ``pandas.read_csv`` → ``points_from_xy`` → ``to_crs(2154)`` → ``sjoin(within)``
+  → ``to_csv``, the plain way.
+
+and prints the ratio against the target (≥ 2× faster)::
+
+    python benchmarks/bench_locate.py [--rows 1000000] [--work benchmarks/work]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+TARGET = 2.0
+
+
+def write_points(path: Path, rows: int, seed: int = 0) -> Path:
+    """Coordinates: a third scattered within 2 km of QPVs, the rest anywhere in France."""
+    if path.exists():
+        return path
+    import shapely
+
+    from carroyage.data import QPV_2024
+    from carroyage.layers import read_official
+
+    rng = np.random.default_rng(seed)
+    official = read_official(QPV_2024)
+    metropole = official[(official["insee_reg"].fillna("0").astype(int) > 10) & ~official.geometry.is_empty]
+    centres = shapely.point_on_surface(metropole.geometry.to_numpy())
+    near = rows // 3
+    pick = rng.integers(0, len(centres), near)
+    lon = np.concatenate([shapely.get_x(centres)[pick] + rng.normal(0, 0.015, near), rng.uniform(-4.5, 8.0, rows - near)])
+    lat = np.concatenate([shapely.get_y(centres)[pick] + rng.normal(0, 0.01, near), rng.uniform(42.5, 51.0, rows - near)])
+    order = rng.permutation(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.table({"id": np.arange(rows), "nom": [f"Personne {i}" for i in range(rows)], "lon": np.round(lon[order], 6), "lat": np.round(lat[order], 6)})
+    pacsv.write_csv(table, path, pacsv.WriteOptions(delimiter=";", quoting_style="none"))
+    return path
+
+
+def run_variant(variant: str, points: Path, work: Path) -> dict[str, float]:
+    import geopandas  # noqa: F401  (imports are not timed)
+
+    import carroyage.batch  # noqa: F401
+
+    start = time.perf_counter()
+    if variant == "carroyage":
+        from carroyage.batch import locate_csv
+        from carroyage.data import QPV_2024
+        from carroyage.lookup import load_zones
+
+        counts = locate_csv(points, work / "carroyage_out.csv", load_zones([QPV_2024]), tolerance=0)
+        inside = counts["in"]
+    else:
+        inside = plain_geopandas(points, work / "geopandas_out.csv")
+    return {"seconds": time.perf_counter() - start, "inside": inside, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def plain_geopandas(points: Path, out: Path) -> int:
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from carroyage.data import QPV_2024
+
+    zones = gpd.read_file(QPV_2024)
+    zones["geometry"] = shapely.make_valid(zones.geometry.to_numpy(), method="structure", keep_collapsed=False)
+    zones = zones[~zones.geometry.is_empty].to_crs(2154)
+    frame = pd.read_csv(points, sep=";")
+    located = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326).to_crs(2154)
+    joined = gpd.sjoin(located, zones[["code_qp", "lib_qp", "geometry"]], how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()]
+    joined.drop(columns=["geometry", "index_right"]).to_csv(out, sep=";", index=False)
+    return int(joined["code_qp"].notna().sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument("--points", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.variant:
+        print(json.dumps(run_variant(args.variant, args.points, args.work)))
+        return
+    points = write_points(args.work / f"points_{args.rows}.csv", args.rows)
+    results = {}
+    for variant in ("carroyage", "geopandas"):
+        command = [sys.executable, __file__, "--variant", variant, "--points", str(points), "--work", str(args.work)]
+        results[variant] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        print(f"{variant:10} {json.dumps(results[variant])}", flush=True)
+    ratio = results["geopandas"]["seconds"] / results["carroyage"]["seconds"]
+    same = results["carroyage"]["inside"] == results["geopandas"]["inside"]
+    print(f"\npoints inside a QPV: carroyage {results['carroyage']['inside']}, geopandas {results['geopandas']['inside']}" + ("" if same else "  (DIFFERENT)"))
+    print(f"{'speedup vs pandas + geopandas sjoin':40} {ratio:8.2f}   target ≥ {TARGET:g}: {'met' if ratio >= TARGET else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

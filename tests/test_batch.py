@@ -1,0 +1,134 @@
+import csv
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from carroyage.batch import locate_csv
+from carroyage.data import BAN_FIXTURE, QPV_2024
+from carroyage.errors import InputError
+from carroyage.geocode import BanGeocoder
+from carroyage.lookup import load_zones
+
+GARBAGE = ["abc", "", "2,30;49,91", "999", "NaN", "1e400"]
+
+
+@pytest.fixture(scope="module")
+def zones():
+    return load_zones([QPV_2024])
+
+
+def messy_file(path, rows=10_000, delimiter=";"):
+    """Coordinates in and around Amiens, with garbage rows of every kind mixed in."""
+    rng = np.random.default_rng(7)
+    lines = [delimiter.join(["id", "nom", "longitude", "latitude", "commentaire"])]
+    kinds = []
+    for i in range(rows):
+        lon, lat = rng.normal(2.30, 0.02), rng.normal(49.90, 0.015)
+        kind = i % 10
+        if kind == 3:
+            lines.append(delimiter.join([str(i), f"Nom {i}", GARBAGE[i % len(GARBAGE)], "49.9", "coordonnée cassée"]))
+        elif kind == 5:
+            lines.append(delimiter.join([str(i), f"Nom {i}", f"{lon:.6f}", f"{lat:.6f}", "trop", "de", "champs"]))
+        elif kind == 7:
+            lines.append(delimiter.join([str(i), f"Nom {i}"]))  # too few fields
+        elif kind == 9:
+            lines.append(delimiter.join([str(i), f'"Nom {delimiter} avec délimiteur"', f"{lon:.6f}".replace(".", ","), f"{lat:.6f}".replace(".", ","), '"dit ""cité"""']))
+        else:
+            lines.append(delimiter.join([str(i), f"Nom {i} é", f"{lon:.6f}", f"{lat:.6f}", ""]))
+        kinds.append(kind)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return kinds
+
+
+def read(path, delimiter=";"):
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle, delimiter=delimiter))
+
+
+def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    kinds = messy_file(source)
+    counts = locate_csv(source, target, zones, tolerance=20)
+    rows_in, rows_out = read(source), read(target)
+    assert len(rows_out) == len(rows_in) == 10_001
+    header = rows_out[0]
+    assert header[:5] == rows_in[0] and header[5:] == ["status", "zone_type", "zone_code", "zone_name", "distance_m", "geocode_label", "geocode_score", "reason"]
+    for original, annotated in zip(rows_in[1:], rows_out[1:]):
+        assert annotated[: len(original)] == original  # untouched, in order
+    status = [row[-8] for row in rows_out[1:]]
+    for kind, row, value in zip(kinds, rows_out[1:], status):
+        if kind in (5, 7):
+            assert value == "invalid" and "ligne mal formée" in row[-1]
+    assert sum(counts.values()) == 10_000 and counts["invalid"] >= 2_000
+    assert counts["in"] > 0 and counts["out"] > 0
+    decimal_comma = [row for kind, row in zip(kinds, rows_out[1:]) if kind == 9]
+    assert all(row[-8] in ("in", "out", "uncertain") for row in decimal_comma)  # "2,30" is read as 2.30
+
+
+def test_well_formed_file_keeps_its_look(tmp_path, zones):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("id,lon,lat\n1,2.304608,49.91027\n2,2.10,49.95\n3,abc,49\n", encoding="utf-8")
+    locate_csv(source, target, zones)
+    assert target.read_text(encoding="utf-8").splitlines() == [
+        "id,lon,lat,status,zone_type,zone_code,zone_name,distance_m,geocode_label,geocode_score,reason",
+        "1,2.304608,49.91027,in,qpv,QN08003M,Amiens Nord,-121.3,,,",
+        "2,2.10,49.95,out,,,,,,,",
+        "3,abc,49,invalid,,,,,,,lon/lat invalides : degrés décimaux WGS84 attendus",
+    ]
+
+
+def test_addresses_from_several_columns(tmp_path, zones):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("num;voie;ville;status\n8;bd du Port;Amiens;x\n1;rue des Tilleuls;Amiens;y\n;;;z\n5;rue inconnue;Lille;w\n", encoding="utf-8")
+    counts = locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), address_cols=["num", "voie", "ville"])
+    rows = read(target)
+    assert rows[0][4] == "status_carroyage"  # the input already had a status column
+    assert [r[4] for r in rows[1:]] == ["out", "in", "invalid", "invalid"]
+    assert rows[1][9] == "8 Boulevard du Port 80000 Amiens" and rows[3][-1] == "adresse vide"
+    assert rows[4][-1] == "adresse introuvable"
+    assert counts == {"out": 1, "in": 1, "invalid": 2}
+
+
+def test_weak_geocoding_is_uncertain(tmp_path, zones):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("adresse\n\"5 rue inconnue, Lille\"\n", encoding="utf-8")
+    locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), min_score=0.5)
+    row = read(target, ",")[1]
+    assert row[1] == "uncertain" and row[-1].startswith("géocodage incertain") and float(row[-2]) < 0.5
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        ("id;x;y\n1;2;3\n", "no coordinates and no address"),
+        ("id;lon\n1;2\n", "found only one of the longitude/latitude columns"),
+        ("", "the file is empty"),
+        ("id;adresse\n1;8 bd du Port\n", "rows are located by address; give a BAN file"),
+    ],
+)
+def test_bad_files_get_one_clear_error(tmp_path, zones, content, expected):
+    source = tmp_path / "in.csv"
+    source.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=expected):
+        locate_csv(source, tmp_path / "out.csv", zones)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_non_utf8_file_leaves_no_output(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes("id;lon;lat\n1;2.3;49.9\n".encode() + "2;2.3;49.9;é\n".encode("latin-1") * 3)
+    result = subprocess.run([sys.executable, "-m", "carroyage", "locate-csv", source, "--out", tmp_path / "out.csv"], capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(("note:", "  ["))]
+    assert result.returncode == 2 and len(lines) == 1 and "not UTF-8" in lines[0], result.stderr
+    assert not (tmp_path / "out.csv").exists() and list(tmp_path.iterdir()) == [source]
+
+
+def test_locate_csv_command_prints_a_summary(tmp_path):
+    source = tmp_path / "in.csv"
+    messy_file(source, rows=2_000, delimiter=",")
+    result = subprocess.run([sys.executable, "-m", "carroyage", "locate-csv", source, "--out", tmp_path / "out.csv"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "2,000 rows: in" in result.stdout and "invalid" in result.stdout and "rows" in result.stderr

@@ -1,0 +1,86 @@
+import json
+import statistics
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from browser import browser_page
+from carroyage.data import BAN_FIXTURE
+from servers import free_port, process
+
+INSIDE = {"lon": 2.304608, "lat": 49.91027}  # Amiens Nord
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    """`carroyage serve` as a user starts it, in its own process on 127.0.0.1."""
+    port = free_port()
+    command = [sys.executable, "-m", "carroyage", "serve", "--port", str(port), "--ban", str(BAN_FIXTURE), "--max-upload-mb", "0.2"]
+    with process(command, port, timeout=60):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_locate_api_over_http(base_url):
+    inside = httpx.get(f"{base_url}/api/locate", params=INSIDE).json()
+    assert inside["status"] == "in" and inside["quartiers"][0]["code"] == "QN08003M"
+    address = httpx.get(f"{base_url}/api/locate", params={"adresse": "8 bd du Port, Amiens"}).json()
+    assert address["status"] == "out" and address["geocoding"]["label"] == "8 Boulevard du Port 80000 Amiens"
+    assert httpx.get(f"{base_url}/api/locate", params={"adresse": "zzzz qqqq"}).status_code == 404
+    assert httpx.get(f"{base_url}/api/locate", params={"lon": 400, "lat": 1}).status_code == 400
+    assert httpx.get(f"{base_url}/api/locate").status_code == 400
+    spec = httpx.get(f"{base_url}/openapi.json").json()
+    assert {"/api/locate", "/api/locate-csv", "/api/zones"} <= set(spec["paths"])
+
+
+def test_csv_upload_and_its_size_limit(base_url):
+    content = "id;lon;lat\n1;2.304608;49.91027\n2;abc;49\n3;2.1;49.95\n"
+    reply = httpx.post(f"{base_url}/api/locate-csv", files={"file": ("benef.csv", content.encode())})
+    assert reply.status_code == 200 and "benef_qpv.csv" in reply.headers["content-disposition"]
+    rows = reply.text.splitlines()
+    assert len(rows) == 4 and rows[1].startswith("1;2.304608;49.91027;in;qpv;QN08003M")
+    assert json.loads(reply.headers["x-carroyage-summary"]) == {"in": 1, "invalid": 1, "out": 1}
+    big = ("id;lon;lat\n" + "1;2.3;49.9\n" * 30_000).encode()
+    assert httpx.post(f"{base_url}/api/locate-csv", files={"file": ("big.csv", big)}).status_code == 413
+    bad = httpx.post(f"{base_url}/api/locate-csv", files={"file": ("x.csv", b"id;x\n1;2\n")})
+    assert bad.status_code == 400 and "x.csv" in bad.json()["detail"]
+
+
+def test_eight_concurrent_clients_p99_under_50_ms(base_url):
+    latencies, errors = [], []
+
+    def client(seed: int) -> None:
+        with httpx.Client(base_url=base_url) as session:
+            for i in range(60):
+                start = time.perf_counter()
+                reply = session.get("/api/locate", params={"lon": 2.28 + 0.001 * ((seed * 7 + i) % 40), "lat": 49.90})
+                latencies.append(time.perf_counter() - start)
+                if reply.status_code != 200:
+                    errors.append(reply.status_code)
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors and len(latencies) == 480
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    assert p99 < 0.050, f"p99 {p99 * 1000:.1f} ms"
+
+
+def test_page_answers_in_a_browser(base_url, tmp_path):
+    with browser_page(offline=True) as page:
+        page.goto(base_url)
+        page.fill("#adresse", "1 rue des Tilleuls, Amiens")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#resultat .statut")
+        text = page.locator("#resultat").inner_text()
+        assert "Dans la zone" in text and "QN08003M Amiens Nord" in text and "1 Rue des Tilleuls 80080 Amiens" in text
+        page.wait_for_selector("path.leaflet-interactive")  # the quartier drawn around the answer
+        page.screenshot(path=str(tmp_path / "page.png"))
+        page.fill("#adresse", "8 bd du Port, Amiens")
+        page.click("button[type=submit]")
+        page.wait_for_function("document.querySelector('#resultat').innerText.includes('Hors zone')")
+        assert page.errors == []
