@@ -9,6 +9,10 @@ Accepted inputs (METHOD.md, "INSEE Filosofi 200 m gridded data"):
 * A plain cell table with exact figures: ``idcar_200m``, ``population`` and either
   ``median_income`` (the cell's median declared income per UC) or ``population_low`` (residents
   below the rule's threshold).
+* A GeoTIFF on the grid (EPSG:3035 or any projected CRS, pixels the size of the cells, aligned on
+  multiples of it) whose band descriptions name the figures, with the same names as the tables
+  (``population`` or ``ind``, ``population_low``, ``median_income``, ``ind_snv``, ``men``,
+  ``men_pauv``...). Pixels with residents become cells.
 
 Cells are identified by their INSPIRE id; the file geometry, when there is one, is ignored (INSEE
 ships metropolitan geometry in Lambert-93, where cells are no longer aligned squares).
@@ -42,7 +46,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 NUMERIC = ("population", "households", "poor_households", "income_sum", "median_income", "population_low")
 INCOME_CONCEPT = {"ind_snv": "disposable", "ind_srf": "declared"}
-SUFFIXES = {".csv": "csv", ".txt": "csv", ".gpkg": "layer", ".shp": "layer", ".parquet": "parquet"}
+SUFFIXES = {".csv": "csv", ".txt": "csv", ".gpkg": "layer", ".shp": "layer", ".parquet": "parquet", ".tif": "raster", ".tiff": "raster"}
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def read_grid(path: str | Path) -> CellTable:
         raise InputError(f"{name}: no such file")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise InputError(f"{name}: unknown grid format {path.suffix!r}; expected .csv, .gpkg, .shp or .parquet")
+        raise InputError(f"{name}: unknown grid format {path.suffix!r}; expected .csv, .gpkg, .shp, .parquet or .tif")
     if path.stat().st_size == 0:
         raise InputError(f"{name}: the file is empty; expected an income grid")
     table, row_word, row_offset = _READERS[kind](path)
@@ -190,7 +194,38 @@ def _read_parquet(path: Path) -> tuple[pa.Table, str, int]:
     return table.drop_columns([c for c in ("geometry",) if c in table.column_names]), "row", 1
 
 
-_READERS = {"csv": _read_csv, "layer": _read_layer, "parquet": _read_parquet}
+def _read_raster(path: Path) -> tuple[pa.Table, str, int]:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    from .grid import format_ids
+
+    try:
+        with rasterio.open(path) as source:
+            names = [(d or "").strip() for d in source.descriptions]
+            bands = source.read(masked=True)
+            transform, crs = source.transform, source.crs
+    except RasterioIOError as exc:
+        raise InputError(f"{path}: not a readable raster ({_first_line(exc)})") from exc
+    epsg = crs.to_epsg() if crs else None
+    size = transform.a
+    if epsg is None or transform.b or transform.d or size != -transform.e or size <= 0 or size != int(size):
+        raise InputError(f"{path}: expected a north-up grid in an EPSG projection with square cells of whole metres")
+    if (transform.c % size) or (transform.f % size):
+        raise InputError(f"{path}: the raster's corner ({transform.c}, {transform.f}) is off the {size:g} m grid")
+    if not all(names) or len(set(names)) != len(names):
+        raise InputError(f"{path}: every band needs a distinct description naming its figure (population, ind_snv, population_low...)")
+    population = bands[[n.lower() for n in names].index("population") if "population" in [n.lower() for n in names] else 0]
+    rows, cols = np.nonzero(np.ma.filled(population, 0) > 0)
+    x = (transform.c + cols * size).astype(np.int64)
+    y = (transform.f - (rows + 1) * size).astype(np.int64)
+    columns = {"idcar_200m": pa.array(format_ids(x, y, int(size), epsg), pa.string())}
+    for name, band in zip(names, bands):
+        columns[name] = pa.array(np.ma.filled(band.astype(np.float64), np.nan)[rows, cols])
+    return pa.table(columns), "pixel", 1
+
+
+_READERS = {"csv": _read_csv, "layer": _read_layer, "parquet": _read_parquet, "raster": _read_raster}
 
 
 def _first_line(exc: BaseException) -> str:

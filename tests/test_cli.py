@@ -208,3 +208,27 @@ def test_sensitivity_over_eleven_thresholds_and_both_contiguities_takes_seconds(
 def test_sensitivity_rejects_a_bad_range(tmp_path):
     result = run("sensitivity", AMIENS_2019, "--national-median", "22040", "--threshold", "0.65:0.55:0.01")
     assert_one_line_error(result, "--threshold", "expected start:stop:step")
+
+
+def test_geotiff_grid_with_exact_counts(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    population = np.zeros((12, 12), dtype="float32")
+    population[1:11, 1:11] = 120  # 100 inhabited cells, 12,000 residents
+    low = np.where(np.arange(12)[None, :] < 5, 80, 10).astype("float32") * (population > 0)
+    path = tmp_path / "grid.tif"
+    profile = {"driver": "GTiff", "width": 12, "height": 12, "count": 2, "dtype": "float32", "crs": "EPSG:3035", "transform": from_origin(3_763_000, 3_001_400, 200, 200)}
+    with rasterio.open(path, "w", **profile) as raster:
+        raster.write(np.stack([population, low]))
+        raster.descriptions = ("population", "population_low")
+    result = run("delimit", path, "--out", tmp_path / "x.gpkg", "-q")
+    assert result.returncode == 0, result.stderr
+    qpv = pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="qpv")
+    assert len(qpv) == 1 and qpv["population"][0] == 40 * 120 and not qpv["estimated"][0]
+    cells = pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="cells")
+    assert len(cells) == 100 and cells["idcar_200m"].str.match(r"CRS3035RES200mN\d+E\d+").all()
+    with rasterio.open(path, "r+") as raster:
+        raster.descriptions = ("population", "")
+    assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "every band needs a distinct description")
