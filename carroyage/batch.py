@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -130,10 +131,23 @@ def locate_csv(
                     done += chunk.rows
                     if progress:
                         progress(done)
+            _write_manifest(source, target, zones, counts, tolerance=tolerance, min_score=min_score, geocoder=type(geocoder).__name__ if geocoder else None)
             return counts
         except _Malformed:
             continue  # read again, row by row
     raise AssertionError("unreachable: the Python reader accepts every row")
+
+
+def _write_manifest(source: Path, target: Path, zones: ZoneSet, counts: Counter, **settings: object) -> None:
+    """``TARGET.manifest.json`` beside the annotated file: a CSV has no room for it."""
+    from .manifest import build_manifest, file_record
+
+    sources = sorted(set(zones.table["source"]))
+    record = build_manifest(
+        stage="locate-csv", inputs={"file": file_record(source), "zones": [file_record(s) for s in sources]}, counts=dict(counts), **settings
+    )
+    with atomic_path(target.with_name(target.name + ".manifest.json")) as temporary:
+        temporary.write_text(json.dumps(record, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
 
 
 class _Malformed(Exception):

@@ -406,6 +406,9 @@ def main() -> None:
     except CarroyageError as exc:
         typer.echo(f"carroyage: error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # the file system's own refusals: permissions, full disk...
+        typer.echo(f"carroyage: error: {exc.filename or ''}: {exc.strerror or exc}".replace(": : ", ": "), err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("carroyage: interrupted", err=True)
         sys.exit(130)

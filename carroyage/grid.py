@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from affine import Affine
 
 from .errors import GridIdError
 
@@ -178,11 +177,7 @@ def square_wkb(x: np.ndarray, y: np.ndarray, size: float) -> pa.Array:
 
 @dataclass(frozen=True)
 class Grid:
-    """A north-up raster frame holding a set of cells.
-
-    ``row`` and ``col`` give each cell's position, so any per-cell array can be painted into a
-    raster (``grid.paint(values)``) and any raster read back per cell (``raster[grid.row, grid.col]``).
-    """
+    """A north-up frame holding a set of cells: each cell's ``row`` and ``col`` in it."""
 
     epsg: int
     resolution: int
@@ -201,18 +196,6 @@ class Grid:
         row = ((north - resolution - y) // resolution).astype(np.int64)
         shape = (int(row.max()) + 1 + pad, int(col.max()) + 1 + pad)
         return cls(epsg, resolution, west, north, shape, row, col)
-
-    @property
-    def transform(self) -> Affine:
-        """Affine transform of the raster frame (rasterio convention)."""
-        return Affine(self.resolution, 0.0, self.west, 0.0, -self.resolution, self.north)
-
-    def paint(self, values: np.ndarray, fill: float | int = 0) -> np.ndarray:
-        """Place one value per cell into a raster of the frame's shape."""
-        values = np.asarray(values)
-        raster = np.full(self.shape, fill, dtype=values.dtype)
-        raster[self.row, self.col] = values
-        return raster
 
     def corners(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower-left corners of raster positions."""

@@ -10,7 +10,7 @@ The estimator (documented in ``docs/method.md``) has three parts:
 
 1. **Cell distribution.** Each cell's standard of living is log-normal. Its mean is
    ``ind_snv / ind``. Its spread is fitted so that the share of *residents* below the poverty line
-   matches the cell's poor households: ``(men_pauv + ½) / (men + 1)`` is turned into a share of
+   matches the cell's poor households: the odds ``(men_pauv + ½) / (men − men_pauv + ½)`` are turned into a share of
    residents with the sizes of poor and other households, fitted on the whole grid at hand by
    least squares (``ind ≈ s_poor × men_pauv + s_other × (men − men_pauv)``). Without household
    columns, or when the fit has no solution, the national spread is used, from the national median

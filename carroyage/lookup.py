@@ -119,11 +119,14 @@ class ZoneSet:
         ``tolerance`` metres of it, with the signed distance, and each point's status.
         """
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-        found = [(members[p], z, d) for territory, members in _assign(self.territories, lon, lat)
-                 for p, z, d in [_pairs(territory, *map(np.asarray, territory.to_metric.transform(lon[members], lat[members])), tolerance)]]
-        point = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=np.int64)
-        zone = np.concatenate([f[1] for f in found]) if found else np.zeros(0, dtype=np.int64)
-        distance = np.concatenate([f[2] for f in found]) if found else np.zeros(0)
+        point, zone, distance = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+        for territory, members in _assign(self.territories, lon, lat):
+            x, y = territory.to_metric.transform(lon[members], lat[members])
+            found, part_zone, signed = _pairs(territory, np.asarray(x), np.asarray(y), tolerance)
+            point.append(members[found])
+            zone.append(part_zone)
+            distance.append(signed)
+        point, zone, distance = np.concatenate(point), np.concatenate(zone), np.concatenate(distance)
         order = np.lexsort((distance, point))  # by point, nearest boundary (deepest inside) first
         point, zone, distance = point[order], zone[order], distance[order]
         # a zone split into parts appears once per point: keep its first (deepest) part
@@ -141,7 +144,7 @@ class ZoneSet:
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
         """The nearest zone to one point and its distance in metres (for a human answer)."""
-        for territory, members in _assign(self.territories, np.array([lon]), np.array([lat])):
+        for territory, _ in _assign(self.territories, np.array([lon]), np.array([lat])):
             x, y = territory.to_metric.transform(lon, lat)
             where = shapely.Point(x, y)
             index = territory.tree.nearest(where)

@@ -66,4 +66,6 @@ def sha256(path: str | Path) -> str:
 
 def file_record(path: str | Path | None) -> dict[str, str] | None:
     """Path and sha256 of an input file, for the manifest."""
-    return None if path is None else {"path": str(path), "sha256": sha256(path)}
+    if path is None:
+        return None
+    return {"path": str(path), "sha256": sha256(path) if Path(path).is_file() else None}

@@ -85,9 +85,16 @@ def interactive_map(geography: Geography, official: gpd.GeoDataFrame | None = No
     folium.LayerControl(collapsed=False).add_to(fmap)
     MetricScale().add_to(fmap)
     fmap.get_root().header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
+    fmap.get_root().header.add_child(branca.element.Element(_manifest_tag(geography.manifest)))
     fmap.get_root().html.add_child(_legend(geography, official is not None, title))
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
+
+
+def _manifest_tag(manifest: dict) -> str:
+    """How the map was made, readable in the page source (``</`` escaped so it cannot close the tag)."""
+    text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str).replace("</", "<\\/")
+    return f'<script type="application/json" id="carroyage-manifest">{text}</script>'
 
 
 def _with_display_values(qpv: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -274,8 +281,11 @@ def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFram
     axes.set_axis_off()
     figure.text(0.02, 0.02, "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
                 + ("Chiffres estimés." if len(geography.qpv) and geography.qpv["estimated"].any() else ""), fontsize=8, color="#444")
+    kind = path.suffix.lstrip(".").lower() or "png"
+    made = json.dumps(geography.manifest, ensure_ascii=False, sort_keys=True, default=str)
+    metadata = {"Description": made} if kind == "png" else {"Subject": made} if kind == "pdf" else None
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=150, bbox_inches="tight", format=path.suffix.lstrip(".").lower() or "png")
+        figure.savefig(temporary, dpi=150, bbox_inches="tight", format=kind, metadata=metadata)
     plt.close(figure)
     return path
 

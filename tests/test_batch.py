@@ -1,5 +1,4 @@
 import csv
-import io
 import subprocess
 import sys
 
@@ -64,6 +63,11 @@ def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones
             assert value == "invalid" and "ligne mal formée" in row[-1]
     assert sum(counts.values()) == 10_000 and counts["invalid"] >= 2_000
     assert counts["in"] > 0 and counts["out"] > 0
+    import json
+
+    manifest = json.loads((tmp_path / "out.csv.manifest.json").read_text())
+    assert manifest["stage"] == "locate-csv" and manifest["tolerance"] == 20 and manifest["counts"] == dict(counts)
+    assert len(manifest["inputs"]["file"]["sha256"]) == 64
     decimal_comma = [row for kind, row in zip(kinds, rows_out[1:]) if kind == 9]
     assert all(row[-8] in ("in", "out", "uncertain") for row in decimal_comma)  # "2,30" is read as 2.30
 

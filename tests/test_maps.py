@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import geopandas as gpd
 import pytest
 import shapely
 
@@ -42,6 +41,7 @@ def test_self_contained_map_draws_offline_with_legend_and_controls(page_file, tm
     path, geo = page_file
     html = path.read_text(encoding="utf-8")
     assert "cdn.jsdelivr" not in html and '<html lang="fr">' in html
+    assert '<script type="application/json" id="carroyage-manifest">' in html  # how the map was made
     with browser_page(offline=True) as page:
         page.goto(path.as_uri())
         page.wait_for_selector("path.leaflet-interactive")
