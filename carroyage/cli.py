@@ -52,6 +52,7 @@ def delimit(
     threshold_fraction: Annotated[Optional[float], typer.Option(help="Fraction of the reference median (0.6).")] = None,
     low_income_share: Annotated[Optional[float], typer.Option(help="Share of residents below the threshold a quartier must exceed (0.5).")] = None,
     gap_fill: Annotated[Optional[int], typer.Option(help="Fill enclosed gaps of at most this many cells (4; 0: off).")] = None,
+    min_agglomeration_population: Annotated[Optional[int], typer.Option(help="Smallest unité urbaine holding quartiers (10000).")] = None,
     geojson: Annotated[Optional[Path], typer.Option(help="Also write the quartiers as GeoJSON (EPSG:4326).")] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -75,6 +76,7 @@ def delimit(
         threshold_fraction=threshold_fraction,
         low_income_share=low_income_share,
         gap_fill_cells=gap_fill,
+        min_agglomeration_population=min_agglomeration_population,
     )
     say(f"writing {out}")
     written = write_geography(geography, out, geojson=geojson)

@@ -220,7 +220,7 @@ function afficher(reponse) {
   zone.style.display = "block";
   ligne(zone, STATUTS[reponse.status], "statut");
   if (reponse.reason) { ligne(zone, reponse.reason); }
-  if (reponse.geocoding) { ligne(zone, "Adresse trouvée : " + reponse.geocoding.label + " (score " + reponse.geocoding.score.toFixed(2) + ")"); }
+  if (reponse.geocoding) { ligne(zone, "Adresse trouvée : " + reponse.geocoding.label + " (score " + reponse.geocoding.score.toLocaleString("fr-FR", {minimumFractionDigits: 2, maximumFractionDigits: 2}) + ")"); }
   reponse.quartiers.forEach(function (q) {
     ligne(zone, (TYPES[q.type] || q.type) + " " + q.code + " " + q.name + " : " + (q.distance_m < 0 ? "à l'intérieur" : "à l'extérieur") + ", à " + metres(q.distance_m) + " de la limite");
   });
