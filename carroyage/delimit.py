@@ -228,6 +228,10 @@ def build_geography(prepared: Prepared, outcome: Outcome) -> Geography:
 
 
 def cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
+    """Residents, pooled share below the threshold, pooled median and cell count of each cluster.
+
+    One ``bincount`` per figure over all cells; the index is the cluster label (1..count).
+    """
     n = clusters.count + 1
     label = clusters.of_cell
     population = np.bincount(label, weights=income.population, minlength=n)
