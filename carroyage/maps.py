@@ -18,6 +18,8 @@ import branca
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import shapely
 
 from .delimit import Geography
 
@@ -39,7 +41,7 @@ LABELS = {
 }
 # (property, French label) shown in each layer's popup
 POPUPS = {
-    "qpv": [("code", "Code"), ("name", "Nom"), ("population", "Habitants"), ("median_income", "Revenu médian (€/an)"), ("low_income_share", "Part sous le seuil"), ("estimated", "Chiffres")],
+    "qpv": [("code", "Code"), ("name", "Nom"), ("official", "QPV officiel recouvert"), ("population", "Habitants"), ("median_income", "Revenu médian (€/an)"), ("low_income_share", "Part sous le seuil"), ("estimated", "Chiffres")],
     "quartier_vecu": [("code", "QPV"), ("distance_m", "Distance (m)"), ("facilities", "Équipements rejoints")],
     "veille_active": [("reason", "Motif"), ("code", "Code"), ("name", "Nom"), ("population", "Habitants")],
     "cells": [("idcar_200m", "Carreau"), ("population", "Habitants"), ("low_income_share", "Part sous le seuil")],
@@ -79,9 +81,10 @@ def interactive_map(geography: Geography, official: gpd.GeoDataFrame | None = No
     for name in ("quartier_vecu", "veille_active"):
         if name in geography.layers and len(geography.layers[name]):
             _layer(geography.layers[name].to_crs(4326), name).add_to(fmap)
-    _layer(_with_display_values(qpv), "qpv").add_to(fmap)
-    if official is not None:
-        _layer(_official(official, geography), "official").add_to(fmap)
+    reference = _official(official, geography) if official is not None else None
+    _layer(_with_display_values(qpv, reference), "qpv").add_to(fmap)
+    if reference is not None:
+        _layer(reference, "official").add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     MetricScale().add_to(fmap)
     fmap.get_root().header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
@@ -97,15 +100,28 @@ def _manifest_tag(manifest: dict) -> str:
     return f'<script type="application/json" id="carroyage-manifest">{text}</script>'
 
 
-def _with_display_values(qpv: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _with_display_values(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     shown = qpv.copy()
     if "name" not in shown:
         shown["name"] = ""
+    if official is not None:
+        shown["official"] = _most_overlapped(shown, official)
     shown["population"] = shown["population"].round(0).astype(int)
     shown["low_income_share"] = (shown["low_income_share"] * 100).round(1).astype(str) + " %"
     shown["median_income"] = shown["median_income"].round(0)
     shown["estimated"] = np.where(shown["estimated"], "estimés", "exacts")
     return shown
+
+
+def _most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> np.ndarray:
+    """For each quartier, the official QPV it overlaps most ("" when none)."""
+    ours, theirs = qpv.to_crs(3035).geometry.to_numpy(), official.to_crs(3035).geometry.to_numpy()
+    mine, other = shapely.STRtree(theirs).query(ours, predicate="intersects")
+    overlap = pd.DataFrame({"mine": mine, "other": other, "area": shapely.area(shapely.intersection(ours[mine], theirs[other]))})
+    best = overlap.loc[overlap.groupby("mine")["area"].idxmax()] if len(overlap) else overlap
+    labels = np.full(len(qpv), "", dtype=object)
+    labels[best["mine"].to_numpy()] = (official["code"].to_numpy()[best["other"]] + " " + official["name"].to_numpy()[best["other"]])
+    return labels
 
 
 def _official(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDataFrame:

@@ -70,6 +70,8 @@ def test_popup_shows_the_right_values_and_hostile_names_stay_text(page_file):
             assert row["code"] in popup and f"{round(row['population'])}" in popup and "estimés" in popup
             if index == 0:
                 assert HOSTILE in popup  # shown as text...
+            if row["code"] == "QC002":
+                assert "QPV officiel recouvert" in popup and "QN08003M Amiens Nord" in popup
         assert page.locator(".leaflet-popup-content script").count() == 0
         assert page.locator(".leaflet-popup-content img").count() == 0
         assert page.dialogs == [] and page.errors == []  # ...and never run
