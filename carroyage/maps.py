@@ -149,9 +149,11 @@ def _layer(frame: gpd.GeoDataFrame, kind: str, show: bool = True) -> folium.GeoJ
 def _cells_layer(geography: Geography) -> folium.GeoJson:
     cells = geography.cells[geography.cells["population"] > 0].to_crs(4326)
     colormap = branca.colormap.LinearColormap(["#ffffcc", "#fd8d3c", "#800026"], vmin=0, vmax=1)
+    palette = np.array([colormap(step / 100) for step in range(101)], dtype=object)  # 101 shades, then indexing
+    shade = np.rint(np.clip(cells["low_income_share"].to_numpy(dtype=float), 0, 1) * 100).astype(int)
     cells = cells.assign(
         low_income_share=(cells["low_income_share"] * 100).round(1).astype(str) + " %",
-        fill=[colormap(v) for v in geography.cells.loc[cells.index, "low_income_share"]],
+        fill=palette[shade],
         population=cells["population"].round(0),
     )
     fields = POPUPS["cells"]

@@ -188,9 +188,12 @@ def read_geography(path: str | Path) -> Geography:
     missing = [name for name in (*CORE_LAYERS, MANIFEST_LAYER) if name not in names]
     if missing:
         raise InputError(f"{path}: missing layer(s) {', '.join(missing)}; expected a geography written by `carroyage delimit`")
-    layers = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER}
-    table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
-    manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"])}
+    try:
+        layers = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER}
+        table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
+        manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"])}
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: a layer cannot be read ({str(exc).splitlines()[0]}); expected a geography written by `carroyage delimit`") from exc
     cells = layers.pop("cells")
     bounds = cells.geometry.bounds
     table = pd.DataFrame(cells.drop(columns="geometry")).assign(qpv=cells["qpv"].fillna(""), x=bounds["minx"], y=bounds["miny"])
