@@ -159,20 +159,18 @@ _SQUARE_HEADER = np.frombuffer(b"\x01" + (3).to_bytes(4, "little") + (1).to_byte
 def square_wkb(x: np.ndarray, y: np.ndarray, size: float) -> pa.Array:
     """Little-endian WKB squares with lower-left corners ``x, y``, built directly in numpy.
 
-    Millions of cell squares are written this way without creating a GEOS object per cell.
+    Millions of cell squares are written this way without creating a GEOS object per cell: one
+    packed record per square (WKB header, then the closed ring's ten coordinates) in one buffer.
     """
-    n = len(x)
-    coords = np.empty((n, 10), dtype="<f8")
     x0, y0 = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    coords[:, [0, 6, 8]] = x0[:, None]
-    coords[:, [2, 4]] = (x0 + size)[:, None]
-    coords[:, [1, 3, 9]] = y0[:, None]
-    coords[:, [5, 7]] = (y0 + size)[:, None]
-    record = np.empty((n, len(_SQUARE_HEADER) + 80), dtype=np.uint8)
-    record[:, : len(_SQUARE_HEADER)] = _SQUARE_HEADER
-    record[:, len(_SQUARE_HEADER) :] = coords.view(np.uint8)
-    offsets = np.arange(n + 1, dtype=np.int64) * record.shape[1]
-    return pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(record)])
+    x1, y1 = x0 + size, y0 + size
+    record = np.empty(len(x0), dtype=[("header", np.uint8, len(_SQUARE_HEADER)), ("ring", "<f8", (10,))])
+    record["header"] = _SQUARE_HEADER
+    ring = record["ring"]
+    for position, coordinate in enumerate((x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)):
+        ring[:, position] = coordinate
+    offsets = np.arange(len(x0) + 1, dtype=np.int64) * record.dtype.itemsize
+    return pa.Array.from_buffers(pa.large_binary(), len(x0), [None, pa.py_buffer(offsets), pa.py_buffer(record)])
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pyogrio
+from pyproj import CRS
 
 from .delimit import Geography
 from .errors import InputError, OutputError
@@ -137,6 +139,16 @@ def cell_arrow(geography: Geography) -> pa.Table:
     return attributes.append_column("geometry", squares)
 
 
+def _cells_geoparquet(geography: Geography) -> pa.Table:
+    """The cells layer with GeoParquet 1.1 metadata, from Arrow: no GEOS object per cell."""
+    column: dict[str, object] = {"encoding": "WKB", "geometry_types": ["Polygon"], "crs": CRS.from_epsg(geography.epsg).to_json_dict()}
+    x, y = geography.cell_table["x"], geography.cell_table["y"]
+    if len(x):
+        column["bbox"] = [float(x.min()), float(y.min()), float(x.max() + geography.resolution), float(y.max() + geography.resolution)]
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+    return cell_arrow(geography).replace_schema_metadata({"geo": json.dumps(geo)})
+
+
 def _manifest_table(manifest: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame(
         {"key": list(manifest), "value": [json.dumps(v, ensure_ascii=False, sort_keys=True, default=str) for v in manifest.values()]}
@@ -149,7 +161,10 @@ def _write_parquet(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, obje
     targets[MANIFEST_LAYER] = path.with_name(f"{stem}.manifest.json")
     for name, layer in layers.items():
         with atomic_path(targets[name]) as temporary:
-            (layer.cells if isinstance(layer, Geography) else layer).to_parquet(temporary, index=False)
+            if isinstance(layer, Geography):
+                pq.write_table(_cells_geoparquet(layer), temporary)
+            else:
+                layer.to_parquet(temporary, index=False)
     with atomic_path(targets[MANIFEST_LAYER]) as temporary:
         temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     return list(targets.values())

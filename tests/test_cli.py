@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pyogrio
 import pytest
@@ -213,13 +214,13 @@ def test_sensitivity_rejects_a_bad_range(tmp_path):
 def test_geotiff_grid_with_exact_counts(tmp_path):
     import numpy as np
     import rasterio
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     population = np.zeros((12, 12), dtype="float32")
     population[1:11, 1:11] = 120  # 100 inhabited cells, 12,000 residents
     low = np.where(np.arange(12)[None, :] < 5, 80, 10).astype("float32") * (population > 0)
     path = tmp_path / "grid.tif"
-    profile = {"driver": "GTiff", "width": 12, "height": 12, "count": 2, "dtype": "float32", "crs": "EPSG:3035", "transform": from_origin(3_763_000, 3_001_400, 200, 200)}
+    profile = {"driver": "GTiff", "width": 12, "height": 12, "count": 2, "dtype": "float32", "crs": "EPSG:3035", "transform": Affine(200, 0, 3_763_000, 0, -200, 3_001_400)}
     with rasterio.open(path, "w", **profile) as raster:
         raster.write(np.stack([population, low]))
         raster.descriptions = ("population", "population_low")
@@ -232,3 +233,14 @@ def test_geotiff_grid_with_exact_counts(tmp_path):
     with rasterio.open(path, "r+") as raster:
         raster.descriptions = ("population", "")
     assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "every band needs a distinct description")
+
+
+def test_parquet_cells_read_back_as_the_same_squares(tmp_path):
+    assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", tmp_path / "x.parquet", "-q").returncode == 0
+    assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", tmp_path / "x.gpkg", "-q").returncode == 0
+    from_parquet = gpd.read_parquet(tmp_path / "x.cells.parquet")
+    from_gpkg = gpd.read_file(tmp_path / "x.gpkg", layer="cells")
+    assert from_parquet.crs.to_epsg() == 3035
+    assert from_parquet.geometry.geom_equals(from_gpkg.geometry).all()
+    assert (from_parquet["idcar_200m"] == from_gpkg["idcar_200m"]).all()
+    assert list(from_parquet.total_bounds) == list(from_gpkg.total_bounds)

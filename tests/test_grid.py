@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import shapely
 
 from carroyage import Grid, GridIdError, format_ids, parse_ids
+from carroyage.grid import square_wkb
 
 
 @pytest.mark.parametrize("res,epsg", [(200, 3035), (1000, 3035), (200, 2975), (100, 5490)])
@@ -43,3 +45,10 @@ def test_grid_positions_round_trip():
     assert np.array_equal(cx, x) and np.array_equal(cy, y)
     # north-up: the northern cell sits on an upper row
     assert grid.row[1] < grid.row[0]
+
+
+def test_square_wkb_matches_shapely_boxes():
+    x, y = np.array([3_000_000, 3_000_200, -400]), np.array([2_000_000, 2_000_000, 1_000])
+    squares = shapely.from_wkb(square_wkb(x, y, 200).to_numpy(zero_copy_only=False))
+    assert shapely.equals(squares, shapely.box(x, y, x + 200, y + 200)).all()
+    assert shapely.is_ccw(shapely.get_exterior_ring(squares)).all()  # exterior rings counter-clockwise, as GeoJSON wants
