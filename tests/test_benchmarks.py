@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyogrio
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -16,7 +18,10 @@ def test_delimit_benchmark_runs_on_a_small_grid(tmp_path):
     assert "end-to-end speedup vs geopandas (GeoPackage)" in result.stdout
     assert "computation / bare pyarrow read" in result.stdout
     assert "DIFFERENT" not in result.stdout  # both pipelines found the same quartiers
-
+    # like for like: the same layers, the same number of features, the same cell columns
+    ours, plain = ({layer: pyogrio.read_info(tmp_path / name, layer=layer) for layer in ("cells", "qpv")} for name in ("carroyage.gpkg", "geopandas.gpkg"))
+    assert [ours[layer]["features"] for layer in ours] == [plain[layer]["features"] for layer in plain]
+    assert list(ours["cells"]["fields"]) == list(plain["cells"]["fields"])
 
 def test_locate_benchmark_runs_on_a_small_file(tmp_path):
     result = subprocess.run(
