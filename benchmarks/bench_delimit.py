@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=2_300_000)
     parser.add_argument("--repeat", type=int, default=2, help="runs per end-to-end variant; the fastest is kept")
     parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--shuffled", action="store_true", help="rows in random order instead of INSEE's spatial order")
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     parser.add_argument("--grid", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--threshold", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -147,7 +148,8 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from synthetic import write_synthetic
 
-    grid = write_synthetic(args.work / f"france_{args.cells}.csv", args.cells)
+    name = f"france_{args.cells}{'_shuffled' if args.shuffled else ''}.csv"
+    grid = write_synthetic(args.work / name, args.cells, shuffled=args.shuffled)
     results = {}
     for variant in ("read", "carroyage", "carroyage-parquet", "geopandas"):
         threshold = results.get("carroyage", {}).get("threshold", 0.0)

@@ -2,7 +2,9 @@
 
 Cities are random centres whose sizes follow a power law; cells are drawn around them, so the grid
 has dense cores, suburbs and empty countryside as the real one does. Poorer neighbourhoods are
-spatially correlated patches near city centres. Columns and types are those of INSEE's 2019 file.
+spatially correlated patches near city centres. Columns and types are those of INSEE's 2019 file,
+and rows come in a spatial order as in INSEE's files (both shipped Amiens extracts are sorted by
+cell); ``shuffled=True`` gives the same cells in random row order.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ WEST, SOUTH, EAST, NORTH = 3_200_000, 2_050_000, 4_250_000, 3_150_000  # EPSG:30
 RES = 200
 
 
-def synthetic_grid(cells: int = 2_300_000, seed: int = 0) -> pa.Table:
+def synthetic_grid(cells: int = 2_300_000, seed: int = 0, shuffled: bool = False) -> pa.Table:
     """A table with the columns of INSEE's 2019 200 m file."""
     rng = np.random.default_rng(seed)
     cities = 6_000
@@ -50,7 +52,7 @@ def synthetic_grid(cells: int = 2_300_000, seed: int = 0) -> pa.Table:
     men_pauv = np.round(men * pov, 1)
     level = np.where(poor_area, rng.uniform(11_000, 16_000, n), rng.lognormal(np.log(23_500), 0.2, n))
     imputed = (men < 11).astype(np.int64)
-    return pa.table(
+    table = pa.table(
         {
             "idcar_200m": pa.array(format_ids(x, y, RES), pa.string()),
             "i_est_200": imputed,
@@ -68,11 +70,13 @@ def synthetic_grid(cells: int = 2_300_000, seed: int = 0) -> pa.Table:
             "lcog_geo": pa.array(["00000"] * n),
         }
     )
+    # the same cells either way; sorted by column, then row, like the 2019 Amiens extract
+    return table if shuffled else table.take(np.argsort(key))
 
 
-def write_synthetic(path: Path, cells: int = 2_300_000, seed: int = 0) -> Path:
-    """Write the synthetic grid as CSV (once; reused if present with the same size)."""
+def write_synthetic(path: Path, cells: int = 2_300_000, seed: int = 0, shuffled: bool = False) -> Path:
+    """Write the synthetic grid as CSV (once; reused if present: the name must say size and order)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        pacsv.write_csv(synthetic_grid(cells, seed), path)
+        pacsv.write_csv(synthetic_grid(cells, seed, shuffled), path)
     return path

@@ -195,8 +195,29 @@ class Grid:
         shape = (int(row.max()) + 1 + pad, int(col.max()) + 1 + pad)
         return cls(epsg, resolution, west, north, shape, row, col)
 
+    def spatial_order(self) -> np.ndarray | None:
+        """None if the cells already run along grid rows or columns; else a permutation to raster order.
+
+        Raster order is north to south, then west to east. INSEE's files come sorted by cell, by
+        rows or by columns depending on the vintage; any of those orders is kept as it is.
+        """
+        height, width = self.shape
+        by_rows = self.row * width + self.col
+        along = (by_rows, self.row * width - self.col, self.col * height + self.row, self.col * height - self.row)
+        if any(_monotonic(keys) for keys in along):  # each one either way: every direction of scan
+            return None
+        if max(self.shape) <= np.iinfo(np.uint16).max:  # two linear-time radix passes
+            by_col = np.argsort(self.col.astype(np.uint16), kind="stable")
+            return by_col[np.argsort(self.row[by_col].astype(np.uint16), kind="stable")]
+        return np.argsort(by_rows)
+
     def corners(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower-left corners of raster positions."""
         x = self.west + col * self.resolution
         y = self.north - (row + 1) * self.resolution
         return x, y
+
+
+def _monotonic(values: np.ndarray) -> bool:
+    steps = np.diff(values)
+    return bool((steps > 0).all() or (steps < 0).all())

@@ -272,8 +272,10 @@ def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFram
     from .output import atomic_path
 
     path = Path(path)
-    figure, axes = plt.subplots(figsize=(9, 9))
     cells = geography.cells[geography.cells["population"] > 0]
+    west, south, east, north = cells.total_bounds
+    # a figure shaped like the area, so the saved image has no empty band beside or below the map
+    figure, axes = plt.subplots(figsize=(10, float(np.clip(9 * (north - south) / max(east - west, 1), 4, 14))))
     cells.plot(ax=axes, column="low_income_share", cmap="YlOrRd", vmin=0, vmax=1, alpha=0.35, linewidth=0, legend=True,
                legend_kwds={"label": "Part des habitants sous le seuil", "shrink": 0.6})
     handles = []
@@ -297,8 +299,9 @@ def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFram
     axes.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
     axes.set_title(title, fontsize=13)
     axes.set_axis_off()
-    figure.text(0.02, 0.02, "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
-                + ("Chiffres estimés." if len(geography.qpv) and geography.qpv["estimated"].any() else ""), fontsize=8, color="#444")
+    sources = "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
+    sources += "Chiffres estimés." if len(geography.qpv) and geography.qpv["estimated"].any() else ""
+    axes.annotate(sources, (0, 0), xycoords="axes fraction", xytext=(0, -4), textcoords="offset points", va="top", fontsize=8, color="#444")
     kind = path.suffix.lstrip(".").lower() or "png"
     made = json.dumps(geography.manifest, ensure_ascii=False, sort_keys=True, default=str)
     metadata = {"Description": made} if kind == "png" else {"Subject": made} if kind == "pdf" else None

@@ -26,7 +26,7 @@ from pyproj import CRS
 
 from .delimit import Geography
 from .errors import InputError, OutputError
-from .grid import square_wkb
+from .grid import Grid, square_wkb
 
 MANIFEST_LAYER = "manifest"
 CORE_LAYERS = ("qpv", "cells")
@@ -92,7 +92,14 @@ def _write_gpkg(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]
 
 # The file is a private temporary until it is complete and renamed, so SQLite need not sync to
 # disk or keep a rollback journal while writing it: a crash leaves only a temporary to delete.
-GPKG_WRITE_OPTIONS = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF", "OGR_SQLITE_CACHE": "256"}
+# 64 KiB pages (SQLite's largest) make writing millions of cells ~10 % faster than 4 KiB pages;
+# the file is written once and read many times, so nothing is lost.
+GPKG_WRITE_OPTIONS = {
+    "OGR_SQLITE_SYNCHRONOUS": "OFF",
+    "OGR_SQLITE_JOURNAL": "OFF",
+    "OGR_SQLITE_CACHE": "256",
+    "OGR_SQLITE_PRAGMA": "page_size=65536",
+}
 
 
 def write_layers(
@@ -132,11 +139,18 @@ def add_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: 
 
 
 def cell_arrow(geography: Geography) -> pa.Table:
-    """The cells layer as an Arrow table with WKB squares, without building shapely objects."""
+    """The cells layer as an Arrow table with WKB squares, without building shapely objects.
+
+    Rows keep the input's order when it already runs along grid rows or columns, as INSEE's files
+    do; otherwise they are put in raster order. GDAL writes a GeoPackage's R-tree far faster for
+    spatially ordered rows (its rowid table then fills in order): about 2 s less for France.
+    """
     table = geography.cell_table
+    order = Grid.around(table["x"].to_numpy(), table["y"].to_numpy(), geography.resolution).spatial_order() if len(table) else None
+    if order is not None:
+        table = table.take(order)
     attributes = pa.Table.from_pandas(table.drop(columns=["x", "y"]), preserve_index=False)
-    squares = square_wkb(table["x"].to_numpy(), table["y"].to_numpy(), geography.resolution)
-    return attributes.append_column("geometry", squares)
+    return attributes.append_column("geometry", square_wkb(table["x"].to_numpy(), table["y"].to_numpy(), geography.resolution))
 
 
 def _cells_geoparquet(geography: Geography) -> pa.Table:

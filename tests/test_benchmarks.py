@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyogrio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,3 +32,17 @@ def test_locate_benchmark_runs_on_a_small_file(tmp_path):
     stdout = run_benchmark("bench_locate.py", "--rows", "20000", "--work", tmp_path)
     assert "speedup vs pandas + geopandas sjoin" in stdout
     assert "DIFFERENT" not in stdout  # both found the same points inside QPVs
+
+
+def test_synthetic_grid_is_sorted_like_insee_files_unless_shuffled():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from synthetic import synthetic_grid
+
+    from carroyage import parse_ids
+
+    ordered, shuffled = synthetic_grid(5_000).to_pandas(), synthetic_grid(5_000, shuffled=True).to_pandas()
+    cells, shuffled_cells = (parse_ids(frame["idcar_200m"].to_numpy()) for frame in (ordered, shuffled))
+    assert (np.diff(np.lexsort((cells.y, cells.x))) == 1).all()  # by column, then row
+    assert not (np.diff(np.lexsort((shuffled_cells.y, shuffled_cells.x))) == 1).all()
+    resorted = shuffled.iloc[np.lexsort((shuffled_cells.y, shuffled_cells.x))].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ordered, resorted)  # the same cells with the same figures

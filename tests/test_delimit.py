@@ -118,3 +118,19 @@ def test_real_amiens_grid_finds_the_largest_official_quartiers():
     covered = result.per_official.set_index("code_qp")["coverage"]
     assert covered["QN08003M"] > 0.6 and covered["QN08001M"] > 0.8  # Amiens Nord, Etouvie
     assert result.coverage > 0.6 and result.precision > 0.7
+
+
+
+def test_a_shuffled_grid_is_written_in_raster_order(write_csv, tmp_path):
+    from carroyage.data import AMIENS_2019
+    from carroyage.output import write_geography
+    import pyogrio
+
+    shuffled_frame = pd.read_csv(AMIENS_2019, dtype={"lcog_geo": str}).sample(frac=1, random_state=0)
+    geography = delimit(read_grid(write_csv(shuffled_frame)), "decree-2014", national_median=22_040)
+    write_geography(geography, tmp_path / "shuffled.gpkg")
+    written = pyogrio.read_dataframe(tmp_path / "shuffled.gpkg", layer="cells")
+    corner = written.geometry.bounds
+    assert list(zip(-corner["miny"], corner["minx"])) == sorted(zip(-corner["miny"], corner["minx"]))
+    expected = geography.cell_table.set_index("idcar_200m").loc[written["idcar_200m"]].reset_index()
+    pd.testing.assert_frame_equal(written.drop(columns="geometry"), expected.drop(columns=["x", "y"]), check_dtype=False)

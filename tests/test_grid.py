@@ -52,3 +52,16 @@ def test_square_wkb_matches_shapely_boxes():
     squares = shapely.from_wkb(square_wkb(x, y, 200).to_numpy(zero_copy_only=False))
     assert shapely.equals(squares, shapely.box(x, y, x + 200, y + 200)).all()
     assert shapely.is_ccw(shapely.get_exterior_ring(squares)).all()  # exterior rings counter-clockwise, as GeoJSON wants
+
+
+def test_spatial_order_keeps_grid_ordered_rows_and_sorts_the_rest():
+    cols, rows = np.meshgrid(np.arange(4), np.arange(3))
+    x, y = cols.ravel() * 200, rows.ravel() * 200
+    by_rows, by_cols = np.lexsort((x, y)), np.lexsort((y, x))  # INSEE's id order; the 2019 extract's
+    by_rows_eastward_first = np.lexsort((-x, y))
+    for order in (by_rows, by_cols, by_rows[::-1], by_cols[::-1], by_rows_eastward_first):
+        assert Grid.around(x[order], y[order], 200).spatial_order() is None
+    shuffled = np.random.default_rng(0).permutation(len(x))
+    grid = Grid.around(x[shuffled], y[shuffled], 200)
+    permutation = grid.spatial_order()
+    assert list(zip(grid.row[permutation], grid.col[permutation])) == sorted(zip(grid.row, grid.col))

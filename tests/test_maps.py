@@ -1,8 +1,10 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import shapely
+from matplotlib.image import imread
 
 from browser import browser_page
 from carroyage import delimit, read_grid
@@ -93,6 +95,9 @@ def test_static_map_for_reports(amiens, tmp_path):
     png, pdf = static_map(amiens, tmp_path / "amiens.png"), static_map(amiens, tmp_path / "amiens.pdf")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert pdf.read_bytes()[:5] == b"%PDF-"
+    blank_rows = np.concatenate([[0], (imread(png)[..., :3] > 0.97).all(axis=(1, 2)), [0]]).astype(int)
+    starts, ends = np.flatnonzero(np.diff(blank_rows) == 1), np.flatnonzero(np.diff(blank_rows) == -1)
+    assert (ends - starts).max() < 0.1 * (len(blank_rows) - 2)  # no empty band across the image
 
 
 def test_map_command_is_reproducible_and_self_contained(tmp_path):
