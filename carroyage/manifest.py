@@ -64,8 +64,20 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def shown_path(path: str | Path) -> str:
+    """A path for the manifest: relative to the working directory when inside it.
+
+    Outputs then say ``data/grid.csv`` rather than one machine's absolute path, and the same run in
+    another clone writes the same manifest.
+    """
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def file_record(path: str | Path | None) -> dict[str, str] | None:
     """Path and sha256 of an input file, for the manifest."""
     if path is None:
         return None
-    return {"path": str(path), "sha256": sha256(path) if Path(path).is_file() else None}
+    return {"path": shown_path(path), "sha256": sha256(path) if Path(path).is_file() else None}

@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 
 from .errors import InputError
 from .grid import parse_ids
-from .manifest import sha256
+from .manifest import sha256, shown_path
 
 # canonical name -> accepted source names (lower case), first match wins
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -91,7 +91,7 @@ class CellTable:
     def describe(self) -> dict[str, object]:
         """Facts about the input for the run manifest."""
         return {
-            "path": self.source,
+            "path": shown_path(self.source),
             "sha256": self.sha256,
             "cells": len(self.frame),
             "population": float(self.frame["population"].sum()),

@@ -244,3 +244,13 @@ def test_parquet_cells_read_back_as_the_same_squares(tmp_path):
     assert from_parquet.geometry.geom_equals(from_gpkg.geometry).all()
     assert (from_parquet["idcar_200m"] == from_gpkg["idcar_200m"]).all()
     assert list(from_parquet.total_bounds) == list(from_gpkg.total_bounds)
+
+
+def test_manifest_paths_are_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from carroyage.manifest import file_record
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "grid.csv").write_text("x\n")
+    monkeypatch.chdir(tmp_path)
+    assert file_record(tmp_path / "data" / "grid.csv")["path"] == "data/grid.csv"  # the same in any clone
+    assert file_record(AMIENS_2019)["path"] == str(AMIENS_2019)  # outside: kept as given
