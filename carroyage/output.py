@@ -117,17 +117,31 @@ def write_layers(
 def _write_layers(
     path: Path, layers: dict[str, gpd.GeoDataFrame | Geography], manifest: dict[str, object], tables: dict[str, pd.DataFrame] | None = None
 ) -> None:
-    pyogrio.set_gdal_config_options({**GPKG_WRITE_OPTIONS, "OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"})
-    for name, table in (tables or {}).items():
-        pyogrio.write_dataframe(table, path, layer=name, driver="GPKG")
-    for name, layer in layers.items():
-        if isinstance(layer, Geography):
-            pyogrio.write_arrow(cell_arrow(layer), path, layer=name, driver="GPKG", geometry_name="geometry", geometry_type="Polygon", crs=f"EPSG:{layer.epsg}")
-        else:
-            # polygon layers as MultiPolygon, so that empty and mixed layers get a definite type
-            kind = {"geometry_type": "MultiPolygon"} if layer.empty else {}
-            pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True, promote_to_multi=True, **kind)
-    pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
+    with _gdal_options({**GPKG_WRITE_OPTIONS, "OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"}):
+        for name, table in (tables or {}).items():
+            pyogrio.write_dataframe(table, path, layer=name, driver="GPKG")
+        for name, layer in layers.items():
+            if isinstance(layer, Geography):
+                pyogrio.write_arrow(cell_arrow(layer), path, layer=name, driver="GPKG", geometry_name="geometry", geometry_type="Polygon", crs=f"EPSG:{layer.epsg}")
+            else:
+                # polygon layers as MultiPolygon, so that empty and mixed layers get a definite type
+                kind = {"geometry_type": "MultiPolygon"} if layer.empty else {}
+                pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True, promote_to_multi=True, **kind)
+        pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
+
+
+@contextmanager
+def _gdal_options(options: dict[str, str]) -> Iterator[None]:
+    """GDAL options for our own writes only: they are process-wide, so the caller's are restored.
+
+    Without this, a notebook user's next GeoPackage write would silently run without a journal.
+    """
+    previous = {name: pyogrio.get_gdal_config_option(name) for name in options}
+    pyogrio.set_gdal_config_options(options)
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options(previous)
 
 
 def add_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]) -> Path:

@@ -121,14 +121,21 @@ def test_real_amiens_grid_finds_the_largest_official_quartiers():
 
 
 
-def test_a_shuffled_grid_is_written_in_raster_order(write_csv, tmp_path):
+def test_a_shuffled_grid_is_written_in_raster_order_with_scoped_gdal_options(write_csv, tmp_path):
     from carroyage.data import AMIENS_2019
     from carroyage.output import write_geography
     import pyogrio
 
     shuffled_frame = pd.read_csv(AMIENS_2019, dtype={"lcog_geo": str}).sample(frac=1, random_state=0)
     geography = delimit(read_grid(write_csv(shuffled_frame)), "decree-2014", national_median=22_040)
-    write_geography(geography, tmp_path / "shuffled.gpkg")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_JOURNAL": "WAL"})  # a caller's own setting
+    try:
+        write_geography(geography, tmp_path / "shuffled.gpkg")
+        # our write options do not outlive the write: the caller's next GeoPackage keeps its journal
+        assert pyogrio.get_gdal_config_option("OGR_SQLITE_JOURNAL") == "WAL"
+        assert pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS") is None
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_JOURNAL": None})
     written = pyogrio.read_dataframe(tmp_path / "shuffled.gpkg", layer="cells")
     corner = written.geometry.bounds
     assert list(zip(-corner["miny"], corner["minx"])) == sorted(zip(-corner["miny"], corner["minx"]))
