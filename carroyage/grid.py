@@ -195,21 +195,27 @@ class Grid:
         shape = (int(row.max()) + 1 + pad, int(col.max()) + 1 + pad)
         return cls(epsg, resolution, west, north, shape, row, col)
 
+    def runs_along_grid(self) -> bool:
+        """Whether the cells come strictly in a scan order: along rows or columns, either way.
+
+        INSEE's files come sorted by cell, by rows or by columns depending on the vintage. Strict
+        order also means that no cell appears twice.
+        """
+        height, width = self.shape
+        along = (self.row * width + self.col, self.row * width - self.col, self.col * height + self.row, self.col * height - self.row)
+        return any(_monotonic(keys) for keys in along)  # each one either way: every direction of scan
+
     def spatial_order(self) -> np.ndarray | None:
         """None if the cells already run along grid rows or columns; else a permutation to raster order.
 
-        Raster order is north to south, then west to east. INSEE's files come sorted by cell, by
-        rows or by columns depending on the vintage; any of those orders is kept as it is.
+        Raster order is north to south, then west to east.
         """
-        height, width = self.shape
-        by_rows = self.row * width + self.col
-        along = (by_rows, self.row * width - self.col, self.col * height + self.row, self.col * height - self.row)
-        if any(_monotonic(keys) for keys in along):  # each one either way: every direction of scan
+        if self.runs_along_grid():
             return None
         if max(self.shape) <= np.iinfo(np.uint16).max:  # two linear-time radix passes
             by_col = np.argsort(self.col.astype(np.uint16), kind="stable")
             return by_col[np.argsort(self.row[by_col].astype(np.uint16), kind="stable")]
-        return np.argsort(by_rows)
+        return np.argsort(self.row * self.shape[1] + self.col)
 
     def corners(self, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower-left corners of raster positions."""

@@ -240,9 +240,9 @@ def pooled_medians(
     for _ in range(iterations):
         z = (guess[group] - mu) / sigma
         excess = np.bincount(group, weights=weight * ndtr(z), minlength=groups) / safe_total - 0.5
-        slope = np.bincount(group, weights=weight * np.exp(-z * z / 2) / sigma, minlength=groups) / safe_total / np.sqrt(2 * np.pi)
         if np.abs(excess).max(initial=0.0) < 1e-10:
             break
+        slope = np.bincount(group, weights=weight * np.exp(-z * z / 2) / sigma, minlength=groups) / safe_total / np.sqrt(2 * np.pi)
         low = np.where(excess < 0, guess, low)
         high = np.where(excess >= 0, guess, high)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -20,6 +20,7 @@ ships metropolitan geometry in Lambert-93, where cells are no longer aligned squ
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .errors import InputError
-from .grid import parse_ids
+from .grid import Grid, parse_ids
 from .manifest import sha256, shown_path
 
 # canonical name -> accepted source names (lower case), first match wins
@@ -137,12 +138,14 @@ def read_grid(path: str | Path) -> CellTable:
         raise InputError(f"{name}: unknown grid format {path.suffix!r}; expected .csv, .gpkg, .shp, .parquet or .tif")
     if path.stat().st_size == 0:
         raise InputError(f"{name}: the file is empty; expected an income grid")
-    table, row_word, row_offset = _READERS[kind](path)
-    if table.num_rows == 0:
-        raise InputError(f"{name}: no cells; expected at least one data row")
-    columns = _match_columns(table.column_names, name)
-    frame, parsed = _to_frame(table, columns, name, row_word, row_offset)
-    return CellTable(frame, parsed.epsg, parsed.resolution, name, sha256(path), columns)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(sha256, path)  # hashed while the file is parsed: both release the GIL
+        table, row_word, row_offset = _READERS[kind](path)
+        if table.num_rows == 0:
+            raise InputError(f"{name}: no cells; expected at least one data row")
+        columns = _match_columns(table.column_names, name)
+        frame, parsed = _to_frame(table, columns, name, row_word, row_offset)
+        return CellTable(frame, parsed.epsg, parsed.resolution, name, digest.result(), columns)
 
 
 def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
@@ -262,14 +265,14 @@ def _to_frame(
         raise InputError(f"{where(_first_true(ids.is_null()))}: missing cell id")
     ids = ids.cast(pa.string())
     parsed = parse_ids(ids, source, row_word=row_word, row_offset=row_offset)
-    frame = pd.DataFrame({"id": pd.Series(pd.arrays.ArrowStringArray(ids)), "x": parsed.x, "y": parsed.y})
+    data: dict[str, object] = {"id": pd.arrays.ArrowStringArray(ids), "x": parsed.x, "y": parsed.y}
     ids_np = _IdLookup(ids)
     for canonical in NUMERIC:
         if canonical in columns:
-            frame[canonical] = _numeric(table.column(columns[canonical]), columns[canonical], ids_np, where)
+            data[canonical] = _numeric(table.column(columns[canonical]), columns[canonical], ids_np, where)
     if "imputed" in columns:
-        imputed = _numeric(table.column(columns["imputed"]), columns["imputed"], ids_np, where)
-        frame["imputed"] = imputed > 0
+        data["imputed"] = _numeric(table.column(columns["imputed"]), columns["imputed"], ids_np, where) > 0
+    frame = pd.DataFrame(data, copy=False)  # one block per column: no copy of millions of rows
     _check_duplicates(frame, parsed.resolution, where)
     _check_consistency(frame, columns, ids_np, where)
     return frame, parsed
@@ -313,8 +316,8 @@ def _first_true(mask: pa.Array) -> int:
 
 def _check_duplicates(frame: pd.DataFrame, resolution: int, where) -> None:
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
-    if not _has_duplicates(x, y, resolution):
-        return
+    if Grid.around(x, y, resolution).runs_along_grid() or not _has_duplicates(x, y, resolution):
+        return  # cells strictly in scan order are all distinct: INSEE's files need no bitmap
     key = x * (1 << 31) + y
     order = np.argsort(key, kind="stable")
     repeated = np.flatnonzero(key[order][1:] == key[order][:-1])

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from carroyage import Grid, cluster_cells, delimit, read_grid
+from carroyage.grid import parse_ids
 from conftest import cell_ids, filosofi_frame
 
 
@@ -121,11 +122,12 @@ def test_real_amiens_grid_finds_the_largest_official_quartiers():
 
 
 
-def test_a_shuffled_grid_is_written_in_raster_order_with_scoped_gdal_options(write_csv, tmp_path):
+def test_a_shuffled_grid_is_written_in_raster_order_with_scoped_gdal_options(write_csv, tmp_path, monkeypatch):
     from carroyage.data import AMIENS_2019
     from carroyage.output import write_geography
     import pyogrio
 
+    monkeypatch.setattr("carroyage.output.CELL_BATCH_ROWS", 1000)  # several batches, as for France
     shuffled_frame = pd.read_csv(AMIENS_2019, dtype={"lcog_geo": str}).sample(frac=1, random_state=0)
     geography = delimit(read_grid(write_csv(shuffled_frame)), "decree-2014", national_median=22_040)
     pyogrio.set_gdal_config_options({"OGR_SQLITE_JOURNAL": "WAL"})  # a caller's own setting
@@ -139,5 +141,7 @@ def test_a_shuffled_grid_is_written_in_raster_order_with_scoped_gdal_options(wri
     written = pyogrio.read_dataframe(tmp_path / "shuffled.gpkg", layer="cells")
     corner = written.geometry.bounds
     assert list(zip(-corner["miny"], corner["minx"])) == sorted(zip(-corner["miny"], corner["minx"]))
+    named = parse_ids(written["idcar_200m"].to_numpy())  # each square is its own cell's
+    assert (named.x == corner["minx"]).all() and (named.y == corner["miny"]).all()
     expected = geography.cell_table.set_index("idcar_200m").loc[written["idcar_200m"]].reset_index()
     pd.testing.assert_frame_equal(written.drop(columns="geometry"), expected.drop(columns=["x", "y"]), check_dtype=False)
