@@ -96,7 +96,7 @@ def summary(geography) -> str:
         + (f", {threshold['fraction']:.3f} × reference median {threshold['reference_median']:,.0f} €" if threshold else "")
         + ")",
         f"grid: {grid['cells']:,} cells, {grid['population']:,.0f} residents; "
-        f"{m['clusters']} candidate clusters, {m['quartiers']} quartiers"
+        f"{m['clusters']:,} candidate clusters, {m['quartiers']:,} quartiers"
         + ("" if m["agglomeration_eligible"] else " (agglomeration below the minimum population: none can qualify)"),
     ]
     if len(geography.qpv):
