@@ -41,7 +41,7 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No stage messages on
 
 @app.command()
 def delimit(
-    grid: Annotated[Path, typer.Argument(help="Income grid: Filosofi CSV/GPKG/SHP/Parquet, or an exact cell table.")],
+    grid: Annotated[Path, typer.Argument(help="Income grid: Filosofi CSV/GPKG/SHP/Parquet, a GeoTIFF, or an exact cell table.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .gpkg (or .parquet: one file per layer).")],
     rule: Annotated[str, typer.Option(help="Rule version: seed or decree-2014.")] = "decree-2014",
     national_median: Annotated[Optional[float], typer.Option(help="National median income, € a year, in the grid's concept (2019 standard of living: 22040).")] = None,
@@ -272,9 +272,11 @@ def map_(
 ) -> None:
     """Publish a geography as an interactive web map (and a static one)."""
     from .layers import read_official
-    from .maps import interactive_map, save_map, static_map
+    from .maps import interactive_map, save_map, static_format, static_map
     from .output import read_geography
 
+    if png:
+        static_format(png)  # a wrong name fails before anything is written
     geo = read_geography(geography)
     reference = read_official(official) if official else None
     save_map(interactive_map(geo, reference, title), out, self_contained)

@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from .delimit import Geography
+from .errors import OutputError
 
 LEAFLET_VERSION = "1.9.4"
 LEAFLET_CDN = f"https://cdn.jsdelivr.net/npm/leaflet@{LEAFLET_VERSION}/dist"
@@ -47,6 +48,8 @@ POPUPS = {
     "cells": [("idcar_200m", "Carreau"), ("population", "Habitants"), ("low_income_share", "Part sous le seuil")],
     "official": [("code", "Code"), ("name", "Nom")],
 }
+STATIC_FORMATS = ("png", "pdf")
+
 POPUP_JS = """
 function (feature, layer) {
     var fields = %s;
@@ -272,6 +275,7 @@ def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFram
     from .output import atomic_path
 
     path = Path(path)
+    kind = static_format(path)
     cells = geography.cells[geography.cells["population"] > 0]
     west, south, east, north = cells.total_bounds
     # a figure shaped like the area, so the saved image has no empty band beside or below the map
@@ -302,13 +306,21 @@ def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFram
     sources = "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
     sources += "Chiffres estimés." if len(geography.qpv) and geography.qpv["estimated"].any() else ""
     axes.annotate(sources, (0, 0), xycoords="axes fraction", xytext=(0, -4), textcoords="offset points", va="top", fontsize=8, color="#444")
-    kind = path.suffix.lstrip(".").lower() or "png"
     made = json.dumps(geography.manifest, ensure_ascii=False, sort_keys=True, default=str)
-    metadata = {"Description": made} if kind == "png" else {"Subject": made} if kind == "pdf" else None
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=150, bbox_inches="tight", format=kind, metadata=metadata)
-    plt.close(figure)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=150, bbox_inches="tight", format=kind, metadata={"Description" if kind == "png" else "Subject": made})
+    finally:
+        plt.close(figure)
     return path
+
+
+def static_format(path: Path) -> str:
+    """The static map's format, from its name: ``png`` or ``pdf``."""
+    kind = path.suffix.lstrip(".").lower()
+    if kind not in STATIC_FORMATS:
+        raise OutputError(f"{path}: unknown static map format; expected a .png or .pdf name")
+    return kind
 
 
 def _scale_and_north(axes) -> None:

@@ -218,8 +218,11 @@ def _read_raster(path: Path) -> tuple[pa.Table, str, int]:
         raise InputError(f"{path}: the raster's corner ({transform.c}, {transform.f}) is off the {size:g} m grid")
     if not all(names) or len(set(names)) != len(names):
         raise InputError(f"{path}: every band needs a distinct description naming its figure (population, ind_snv, population_low...)")
-    population = bands[[n.lower() for n in names].index("population") if "population" in [n.lower() for n in names] else 0]
-    rows, cols = np.nonzero(np.ma.filled(population, 0) > 0)
+    lower = [n.lower() for n in names]
+    band = next((lower.index(alias) for alias in ALIASES["population"] if alias in lower), None)
+    if band is None:
+        raise InputError(f"{path}: no population band; expected a band described as {' or '.join(ALIASES['population'])}")
+    rows, cols = np.nonzero(np.ma.filled(bands[band], 0) > 0)
     x = (transform.c + cols * size).astype(np.int64)
     y = (transform.f - (rows + 1) * size).astype(np.int64)
     columns = {"idcar_200m": pa.array(format_ids(x, y, int(size), epsg), pa.string())}

@@ -124,9 +124,11 @@ def create_app(checker: Checker, max_upload_bytes: int = 50_000_000) -> FastAPI:
                 handle.write(block)
         try:
             counts = run_batch(source, target, checker.zones, checker.geocoder, tolerance=checker.tolerance, min_score=checker.min_score)
-        except CarroyageError as exc:
-            _remove(folder)
-            raise HTTPException(400, str(exc).replace(str(source), file.filename or "fichier")) from exc
+        except BaseException as exc:
+            _remove(folder)  # whatever went wrong, no upload is left behind
+            if isinstance(exc, CarroyageError):
+                raise HTTPException(400, str(exc).replace(str(source), file.filename or "fichier")) from exc
+            raise
         name = Path(file.filename or "adresses.csv").stem + "_qpv.csv"
         return FileResponse(
             target,

@@ -230,6 +230,14 @@ def test_geotiff_grid_with_exact_counts(tmp_path):
     assert len(qpv) == 1 and qpv["population"][0] == 40 * 120 and not qpv["estimated"][0]
     cells = pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="cells")
     assert len(cells) == 100 and cells["idcar_200m"].str.match(r"CRS3035RES200mN\d+E\d+").all()
+    with rasterio.open(path, "w", **profile) as raster:  # Filosofi's name, second band: same cells
+        raster.write(np.stack([low, population]))
+        raster.descriptions = ("population_low", "ind")
+    assert run("delimit", path, "--out", tmp_path / "ind.gpkg", "-q").returncode == 0
+    assert len(pyogrio.read_dataframe(tmp_path / "ind.gpkg", layer="cells")) == 100
+    with rasterio.open(path, "r+") as raster:
+        raster.descriptions = ("population_low", "men")
+    assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "no population band")
     with rasterio.open(path, "r+") as raster:
         raster.descriptions = ("population", "")
     assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "every band needs a distinct description")

@@ -111,3 +111,7 @@ def test_map_command_is_reproducible_and_self_contained(tmp_path):
         pages.append((tmp_path / name).read_bytes())
     assert pages[0] == pages[1]
     assert (tmp_path / "m.png").exists()
+    wrong = run("map", out, "--out", tmp_path / "three.html", "--png", tmp_path / "m.webpx")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "m.webpx: unknown static map format; expected a .png or .pdf name" in wrong.stderr
+    assert not (tmp_path / "three.html").exists() and not (tmp_path / "m.webpx").exists()
