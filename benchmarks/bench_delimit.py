@@ -47,7 +47,7 @@ def run_variant(variant: str, grid: Path, work: Path, threshold: float = 0.0) ->
     import geopandas  # noqa: F401  (imports are not part of any timing)
     import pyarrow.csv as pacsv
 
-    import carroyage.output  # noqa: F401
+    import carroyage.publish.output  # noqa: F401
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -60,7 +60,7 @@ def run_variant(variant: str, grid: Path, work: Path, threshold: float = 0.0) ->
         timings["read"] = best
     elif variant.startswith("carroyage"):
         from carroyage import delimit, read_grid
-        from carroyage.output import write_geography
+        from carroyage.publish.output import write_geography
 
         cells = read_grid(grid)
         timings["load"] = time.perf_counter() - start
@@ -93,7 +93,7 @@ def plain_geopandas(grid: Path, out: Path, threshold: float) -> tuple[int, float
     import shapely
 
     from carroyage import IncomeModel, read_grid
-    from carroyage.income import cell_distributions, cell_income
+    from carroyage.engine.income import cell_distributions, cell_income
 
     frame = pd.read_csv(grid)
     corner = frame["idcar_200m"].str.extract(r"N(?P<y>\d+)E(?P<x>\d+)").astype("int64")
@@ -114,9 +114,15 @@ def plain_geopandas(grid: Path, out: Path, threshold: float) -> tuple[int, float
         crs=3035,
     )
     cells["flagged"] = cells["low_income_share"] > 0.5
-    quartiers = gpd.GeoDataFrame(geometry=[cells[cells["flagged"]].union_all()], crs=3035).explode(index_parts=False).reset_index(drop=True)
+    quartiers = (
+        gpd.GeoDataFrame(geometry=[cells[cells["flagged"]].union_all()], crs=3035)
+        .explode(index_parts=False)
+        .reset_index(drop=True)
+    )
     quartiers["cluster"] = np.arange(1, len(quartiers) + 1)
-    points = gpd.GeoDataFrame(cells[["population", "low_income_share"]], geometry=cells.representative_point(), crs=3035)
+    points = gpd.GeoDataFrame(
+        cells[["population", "low_income_share"]], geometry=cells.representative_point(), crs=3035
+    )
     joined = gpd.sjoin(points, quartiers, predicate="within", how="left")
     cells["cluster"] = joined["cluster"].fillna(0).astype("int64").groupby(level=0).first()
     joined["low"] = joined["population"] * joined["low_income_share"]
@@ -153,7 +159,18 @@ def main() -> None:
     results = {}
     for variant in ("read", "carroyage", "carroyage-parquet", "geopandas"):
         threshold = results.get("carroyage", {}).get("threshold", 0.0)
-        command = [sys.executable, __file__, "--variant", variant, "--grid", str(grid), "--work", str(args.work), "--threshold", str(threshold)]
+        command = [
+            sys.executable,
+            __file__,
+            "--variant",
+            variant,
+            "--grid",
+            str(grid),
+            "--work",
+            str(args.work),
+            "--threshold",
+            str(threshold),
+        ]
         runs = [_run(command) for _ in range(1 if variant == "read" else max(1, args.repeat))]
         results[variant] = {**min(runs, key=lambda run: run["total"]), "peak_mb": max(run["peak_mb"] for run in runs)}
         totals = ", ".join(f"{run['total']:.1f}" for run in runs)
@@ -171,7 +188,12 @@ def report(results: dict[str, dict[str, float]]) -> None:
     ours, plain, read = results["carroyage"], results["geopandas"], results["read"]
     rows = [
         ("end-to-end speedup vs geopandas (GeoPackage)", plain["total"] / ours["total"], "≥", TARGETS["speedup"]),
-        ("end-to-end speedup vs geopandas (GeoParquet)", plain["total"] / results["carroyage-parquet"]["total"], "≥", TARGETS["speedup"]),
+        (
+            "end-to-end speedup vs geopandas (GeoParquet)",
+            plain["total"] / results["carroyage-parquet"]["total"],
+            "≥",
+            TARGETS["speedup"],
+        ),
         ("peak memory, carroyage GeoPackage run (MB)", ours["peak_mb"], "<", TARGETS["peak_mb"]),
         ("computation / bare pyarrow read", ours["compute"] / read["read"], "≤", TARGETS["compute_over_read"]),
         ("read_grid (validated) / bare pyarrow read", ours["load"] / read["read"], "", None),
@@ -179,7 +201,10 @@ def report(results: dict[str, dict[str, float]]) -> None:
     ]
     print()
     same = ours["quartiers"] == plain["quartiers"]
-    print(f"quartiers: carroyage {ours['quartiers']:.0f}, geopandas {plain['quartiers']:.0f}" + ("" if same else "  (DIFFERENT: the comparison is not like for like)"))
+    print(
+        f"quartiers: carroyage {ours['quartiers']:.0f}, geopandas {plain['quartiers']:.0f}"
+        + ("" if same else "  (DIFFERENT: the comparison is not like for like)")
+    )
     for name, value, sense, target in rows:
         verdict = ""
         if target is not None:

@@ -4,7 +4,7 @@ Writes (once) a CSV of 1 million coordinate rows (a third near the QPVs of Frenc
 spread over metropolitan France), then runs, each in its own process and both from the files
 to an annotated CSV, including loading the national 2024 QPV layer:
 
-* ``carroyage``: :func:`carroyage.batch.locate_csv` (streamed in chunks);
+* ``carroyage``: :func:`carroyage.address.batch.locate_csv` (streamed in chunks);
 * ``geopandas``: ``pandas.read_csv`` → ``points_from_xy`` → ``to_crs(2154)`` → ``sjoin(within)``
   → ``to_csv``, the plain way.
 
@@ -44,34 +44,49 @@ def write_points(path: Path, rows: int, seed: int = 0) -> Path:
     centres = shapely.point_on_surface(metropole.geometry.to_numpy())
     near = rows // 3
     pick = rng.integers(0, len(centres), near)
-    lon = np.concatenate([shapely.get_x(centres)[pick] + rng.normal(0, 0.015, near), rng.uniform(-4.5, 8.0, rows - near)])
-    lat = np.concatenate([shapely.get_y(centres)[pick] + rng.normal(0, 0.01, near), rng.uniform(42.5, 51.0, rows - near)])
+    lon = np.concatenate(
+        [shapely.get_x(centres)[pick] + rng.normal(0, 0.015, near), rng.uniform(-4.5, 8.0, rows - near)]
+    )
+    lat = np.concatenate(
+        [shapely.get_y(centres)[pick] + rng.normal(0, 0.01, near), rng.uniform(42.5, 51.0, rows - near)]
+    )
     order = rng.permutation(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    table = pa.table({"id": np.arange(rows), "nom": [f"Personne {i}" for i in range(rows)], "lon": np.round(lon[order], 6), "lat": np.round(lat[order], 6)})
+    table = pa.table(
+        {
+            "id": np.arange(rows),
+            "nom": [f"Personne {i}" for i in range(rows)],
+            "lon": np.round(lon[order], 6),
+            "lat": np.round(lat[order], 6),
+        }
+    )
     pacsv.write_csv(table, path, pacsv.WriteOptions(delimiter=";", quoting_style="none"))
     return path
 
 
 def run_variant(variant: str, points: Path, work: Path) -> dict[str, float]:
+    import carroyage.address.batch  # noqa: F401
     import geopandas  # noqa: F401  (imports are not timed)
-
-    import carroyage.batch  # noqa: F401
 
     start = time.perf_counter()
     if variant == "carroyage":
-        from carroyage.batch import locate_csv
+        from carroyage.address.batch import locate_csv
+        from carroyage.address.lookup import load_zones
+
         from carroyage.data import QPV_2024
-        from carroyage.lookup import load_zones
 
         counts = locate_csv(points, work / "carroyage_out.csv", load_zones([QPV_2024]), tolerance=0)
         inside = counts["in"]
     else:
         inside = plain_geopandas(points, work / "geopandas_out.csv")
-    return {"seconds": time.perf_counter() - start, "inside": inside, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": time.perf_counter() - start,
+        "inside": inside,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def plain_geopandas(points: Path, out: Path) -> int:
@@ -107,12 +122,20 @@ def main() -> None:
     results = {}
     for variant in ("carroyage", "geopandas"):
         command = [sys.executable, __file__, "--variant", variant, "--points", str(points), "--work", str(args.work)]
-        results[variant] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        results[variant] = json.loads(
+            subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
         print(f"{variant:10} {json.dumps(results[variant])}", flush=True)
     ratio = results["geopandas"]["seconds"] / results["carroyage"]["seconds"]
     same = results["carroyage"]["inside"] == results["geopandas"]["inside"]
-    print(f"\npoints inside a QPV: carroyage {results['carroyage']['inside']}, geopandas {results['geopandas']['inside']}" + ("" if same else "  (DIFFERENT)"))
-    print(f"{'speedup vs pandas + geopandas sjoin':40} {ratio:8.2f}   target ≥ {TARGET:g}: {'met' if ratio >= TARGET else 'NOT met'}")
+    print(
+        f"\npoints inside a QPV: carroyage {results['carroyage']['inside']}, geopandas {results['geopandas']['inside']}"
+        + ("" if same else "  (DIFFERENT)")
+    )
+    print(
+        f"{'speedup vs pandas + geopandas sjoin':40} {ratio:8.2f}   "
+        f"target ≥ {TARGET:g}: {'met' if ratio >= TARGET else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

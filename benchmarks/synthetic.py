@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from carroyage.grid import format_ids
+from carroyage.engine.grid import format_ids
 
 WEST, SOUTH, EAST, NORTH = 3_200_000, 2_050_000, 4_250_000, 3_150_000  # EPSG:3035, France
 RES = 200

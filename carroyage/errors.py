@@ -2,7 +2,10 @@
 
 Every error a user can cause derives from :class:`CarroyageError`; children also inherit the
 built-in they resemble (as rasterio does), so ``except ValueError`` keeps working. The CLI turns
-any of them into one line on stderr and a non-zero exit code.
+any of them into one line on stderr and exit code 2.
+
+>>> issubclass(InputError, ValueError) and issubclass(InputError, CarroyageError)
+True
 """
 
 from __future__ import annotations
@@ -26,3 +29,11 @@ class RuleError(CarroyageError, ValueError):
 
 class OutputError(CarroyageError, OSError):
     """An output file could not be written."""
+
+
+class AddressNotFound(CarroyageError, LookupError):
+    """The geocoder found nothing resembling the address."""
+
+
+class GeocodingError(CarroyageError, RuntimeError):
+    """The geocoder could not be used (unreachable server, unreadable index)."""

@@ -66,7 +66,9 @@ def codes_and_names(layer: gpd.GeoDataFrame, prefix: str = "Z") -> tuple[np.ndar
     lower = {c.lower(): c for c in layer.columns}
     code = next((lower[c] for c in CODE_COLUMNS if c in lower), None)
     name = next((lower[c] for c in NAME_COLUMNS if c in lower), None)
-    codes = layer[code].astype(str).to_numpy() if code else np.array([f"{prefix}{i + 1:03d}" for i in range(len(layer))])
+    codes = (
+        layer[code].astype(str).to_numpy() if code else np.array([f"{prefix}{i + 1:03d}" for i in range(len(layer))])
+    )
     names = layer[name].fillna("").astype(str).to_numpy() if name else np.full(len(layer), "", dtype=object)
     return codes, names
 

@@ -9,8 +9,8 @@ give identical files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import datetime as dt
+import hashlib
 import os
 import platform
 import sys

@@ -14,8 +14,13 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -39,7 +44,12 @@ def browser_page(offline: bool = True):
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
         if offline:
-            page.route("http*://**", lambda route: route.abort() if not route.request.url.startswith("http://127.0.0.1") else route.continue_())
+            page.route(
+                "http*://**",
+                lambda route: (
+                    route.abort() if not route.request.url.startswith("http://127.0.0.1") else route.continue_()
+                ),
+            )
         try:
             yield page
         finally:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +44,9 @@ def require(program: str) -> str:
 @contextmanager
 def process(command: list[str], port: int, env: dict | None = None, timeout: float = 20.0):
     """Run a server process until the block ends (it is always stopped)."""
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}
+    )
     try:
         wait_for_port(port, timeout)
         yield proc

@@ -1,15 +1,14 @@
 import csv
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import carroyage
 
-from carroyage.batch import locate_csv
+from carroyage.address.batch import locate_csv
+from carroyage.address.geocode import BanGeocoder
+from carroyage.address.lookup import load_zones
 from carroyage.data import BAN_FIXTURE, QPV_2024
 from carroyage.errors import InputError
-from carroyage.geocode import BanGeocoder
-from carroyage.lookup import load_zones
 
 GARBAGE = ["abc", "", "2,30;49,91", "999", "NaN", "1e400"]
 
@@ -34,7 +33,17 @@ def messy_file(path, rows=10_000, delimiter=";"):
         elif kind == 7:
             lines.append(delimiter.join([str(i), f"Nom {i}"]))  # too few fields
         elif kind == 9:
-            lines.append(delimiter.join([str(i), f'"Nom {delimiter} avec délimiteur"', f"{lon:.6f}".replace(".", ","), f"{lat:.6f}".replace(".", ","), '"dit ""cité"""']))
+            lines.append(
+                delimiter.join(
+                    [
+                        str(i),
+                        f'"Nom {delimiter} avec délimiteur"',
+                        f"{lon:.6f}".replace(".", ","),
+                        f"{lat:.6f}".replace(".", ","),
+                        '"dit ""cité"""',
+                    ]
+                )
+            )
         else:
             lines.append(delimiter.join([str(i), f"Nom {i} é", f"{lon:.6f}", f"{lat:.6f}", ""]))
         kinds.append(kind)
@@ -54,11 +63,20 @@ def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones
     rows_in, rows_out = read(source), read(target)
     assert len(rows_out) == len(rows_in) == 10_001
     header = rows_out[0]
-    assert header[:5] == rows_in[0] and header[5:] == ["status", "zone_type", "zone_code", "zone_name", "distance_m", "geocode_label", "geocode_score", "reason"]
-    for original, annotated in zip(rows_in[1:], rows_out[1:]):
+    assert header[:5] == rows_in[0] and header[5:] == [
+        "status",
+        "zone_type",
+        "zone_code",
+        "zone_name",
+        "distance_m",
+        "geocode_label",
+        "geocode_score",
+        "reason",
+    ]
+    for original, annotated in zip(rows_in[1:], rows_out[1:], strict=True):
         assert annotated[: len(original)] == original  # untouched, in order
     status = [row[-8] for row in rows_out[1:]]
-    for kind, row, value in zip(kinds, rows_out[1:], status):
+    for kind, row, value in zip(kinds, rows_out[1:], status, strict=True):
         if kind in (5, 7):
             assert value == "invalid" and "ligne mal formée" in row[-1]
     assert sum(counts.values()) == 10_000 and counts["invalid"] >= 2_000
@@ -68,7 +86,7 @@ def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones
     manifest = json.loads((tmp_path / "out.csv.manifest.json").read_text())
     assert manifest["stage"] == "locate-csv" and manifest["tolerance"] == 20 and manifest["counts"] == dict(counts)
     assert len(manifest["inputs"]["file"]["sha256"]) == 64
-    decimal_comma = [row for kind, row in zip(kinds, rows_out[1:]) if kind == 9]
+    decimal_comma = [row for kind, row in zip(kinds, rows_out[1:], strict=True) if kind == 9]
     assert all(row[-8] in ("in", "out", "uncertain") for row in decimal_comma)  # "2,30" is read as 2.30
 
 
@@ -86,7 +104,10 @@ def test_well_formed_file_keeps_its_look(tmp_path, zones):
 
 def test_addresses_from_several_columns(tmp_path, zones):
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_text("num;voie;ville;status\n8;bd du Port;Amiens;x\n1;rue des Tilleuls;Amiens;y\n;;;z\n5;rue inconnue;Lille;w\n", encoding="utf-8")
+    source.write_text(
+        "num;voie;ville;status\n8;bd du Port;Amiens;x\n1;rue des Tilleuls;Amiens;y\n;;;z\n5;rue inconnue;Lille;w\n",
+        encoding="utf-8",
+    )
     counts = locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), address_cols=["num", "voie", "ville"])
     rows = read(target)
     assert rows[0][4] == "status_carroyage"  # the input already had a status column
@@ -98,7 +119,7 @@ def test_addresses_from_several_columns(tmp_path, zones):
 
 def test_weak_geocoding_is_uncertain(tmp_path, zones):
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_text("adresse\n\"5 rue inconnue, Lille\"\n", encoding="utf-8")
+    source.write_text('adresse\n"5 rue inconnue, Lille"\n', encoding="utf-8")
     locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), min_score=0.5)
     row = read(target, ",")[1]
     assert row[1] == "uncertain" and row[-1].startswith("géocodage incertain") and float(row[-2]) < 0.5
@@ -123,8 +144,8 @@ def test_bad_files_get_one_clear_error(tmp_path, zones, content, expected):
 
 def test_non_utf8_file_leaves_no_output(tmp_path):
     source = tmp_path / "in.csv"
-    source.write_bytes("id;lon;lat\n1;2.3;49.9\n".encode() + "2;2.3;49.9;é\n".encode("latin-1") * 3)
-    result = subprocess.run([sys.executable, "-m", "carroyage", "locate-csv", source, "--out", tmp_path / "out.csv"], capture_output=True, text=True)
+    source.write_bytes(b"id;lon;lat\n1;2.3;49.9\n" + "2;2.3;49.9;é\n".encode("latin-1") * 3)
+    result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv")
     lines = [line for line in result.stderr.splitlines() if not line.startswith(("note:", "  ["))]
     assert result.returncode == 2 and len(lines) == 1 and "not UTF-8" in lines[0], result.stderr
     assert not (tmp_path / "out.csv").exists() and list(tmp_path.iterdir()) == [source]
@@ -133,6 +154,6 @@ def test_non_utf8_file_leaves_no_output(tmp_path):
 def test_locate_csv_command_prints_a_summary(tmp_path):
     source = tmp_path / "in.csv"
     messy_file(source, rows=2_000, delimiter=",")
-    result = subprocess.run([sys.executable, "-m", "carroyage", "locate-csv", source, "--out", tmp_path / "out.csv"], capture_output=True, text=True)
+    result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv")
     assert result.returncode == 0, result.stderr
     assert "2,000 rows: in" in result.stdout and "invalid" in result.stdout and "rows" in result.stderr

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_benchmark(script: str, *args: object) -> str:
-    result = subprocess.run([sys.executable, ROOT / "benchmarks" / script, *args], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, ROOT / "benchmarks" / script, *args], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -23,7 +25,10 @@ def test_delimit_benchmark_runs_on_a_small_grid(tmp_path):
     assert "computation / bare pyarrow read" in stdout
     assert "DIFFERENT" not in stdout  # both pipelines found the same quartiers
     # like for like: the same layers, the same number of features, the same cell columns
-    ours, plain = ({layer: pyogrio.read_info(tmp_path / name, layer=layer) for layer in ("cells", "qpv")} for name in ("carroyage.gpkg", "geopandas.gpkg"))
+    ours, plain = (
+        {layer: pyogrio.read_info(tmp_path / name, layer=layer) for layer in ("cells", "qpv")}
+        for name in ("carroyage.gpkg", "geopandas.gpkg")
+    )
     assert [ours[layer]["features"] for layer in ours] == [plain[layer]["features"] for layer in plain]
     assert list(ours["cells"]["fields"]) == list(plain["cells"]["fields"])
 

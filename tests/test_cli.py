@@ -3,42 +3,61 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pyogrio
 import pytest
+from conftest import Ran, carroyage, filosofi_frame
 
 from carroyage.data import AMIENS_2019
-from conftest import filosofi_frame
 
 POOR = {(c, r) for c in range(2, 6) for r in range(2, 5)}
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "carroyage", *map(str, args)], capture_output=True, text=True, timeout=120
-    )
+def run(*args: str | Path, real: bool = False) -> Ran:
+    return carroyage(*args, real=real)
 
 
 def test_delimit_amiens_writes_layers_manifest_and_summary(tmp_path):
     out = tmp_path / "amiens.gpkg"
-    result = run("delimit", AMIENS_2019, "--rule", "decree-2014", "--national-median", "22040", "--out", out, "--geojson", tmp_path / "q.geojson")
+    result = run(
+        "delimit",
+        AMIENS_2019,
+        "--rule",
+        "decree-2014",
+        "--national-median",
+        "22040",
+        "--out",
+        out,
+        "--geojson",
+        tmp_path / "q.geojson",
+        real=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "quartiers" in result.stdout and "ESTIMATED" in result.stdout and "QC001" in result.stdout
     assert "reference medians" in result.stderr  # stage messages
     layers = dict(pyogrio.list_layers(out))
     assert {"qpv", "cells", "manifest"} <= set(layers)
     qpv = pyogrio.read_dataframe(out, layer="qpv")
-    assert list(qpv.columns) == ["code", "population", "median_income", "low_income_share", "cells", "area_ha", "estimated", "geometry"]
+    assert list(qpv.columns) == [
+        "code",
+        "population",
+        "median_income",
+        "low_income_share",
+        "cells",
+        "area_ha",
+        "estimated",
+        "geometry",
+    ]
     assert qpv.crs.to_epsg() == 3035 and len(qpv) >= 3
     cells = pyogrio.read_dataframe(out, layer="cells")
     assert {"idcar_200m", "population", "low_income_share", "flagged", "cluster"} <= set(cells.columns)
     assert len(cells) == 1273
-    manifest = pyogrio.read_dataframe(out, layer="manifest", read_geometry=False).set_index("key")["value"].map(json.loads)
+    manifest = (
+        pyogrio.read_dataframe(out, layer="manifest", read_geometry=False).set_index("key")["value"].map(json.loads)
+    )
     assert manifest["rule"]["name"] == "decree-2014" and manifest["rule"]["min_population"] == 1000
     assert len(manifest["inputs"]["grid"]["sha256"]) == 64 and manifest["versions"]["numpy"]
     assert manifest["threshold"]["value"] % 100 == 0
@@ -81,15 +100,36 @@ def corrupt(frame, column, row, value):
 
 
 BAD_CSV = {
-    "malformed id": (lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN29990"), "line 6: cell id 'CRS3035RES200mN29990' is not of the form"),
-    "off-grid corner": (lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN2999010E3763200"), "line 6: cell 'CRS3035RES200mN2999010E3763200' has a corner off the 200 m grid"),
-    "negative count": (lambda f: corrupt(f, "ind", 7, -3), "line 9 (cell CRS3035RES200mN2999000E3764600): column 'ind' is -3; expected a number ≥ 0"),
-    "missing count": (lambda f: corrupt(f, "men_pauv", 7, None), "line 9 (cell CRS3035RES200mN2999000E3764600): column 'men_pauv' is missing"),
-    "text in a count": (lambda f: corrupt(f, "ind_snv", 2, "12 000"), "line 4 (cell CRS3035RES200mN2999000E3763600): column 'ind_snv' holds '12 000'; expected a number"),
+    "malformed id": (
+        lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN29990"),
+        "line 6: cell id 'CRS3035RES200mN29990' is not of the form",
+    ),
+    "off-grid corner": (
+        lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN2999010E3763200"),
+        "line 6: cell 'CRS3035RES200mN2999010E3763200' has a corner off the 200 m grid",
+    ),
+    "negative count": (
+        lambda f: corrupt(f, "ind", 7, -3),
+        "line 9 (cell CRS3035RES200mN2999000E3764600): column 'ind' is -3; expected a number ≥ 0",
+    ),
+    "missing count": (
+        lambda f: corrupt(f, "men_pauv", 7, None),
+        "line 9 (cell CRS3035RES200mN2999000E3764600): column 'men_pauv' is missing",
+    ),
+    "text in a count": (
+        lambda f: corrupt(f, "ind_snv", 2, "12 000"),
+        "line 4 (cell CRS3035RES200mN2999000E3763600): column 'ind_snv' holds '12 000'; expected a number",
+    ),
     "missing column": (lambda f: f.drop(columns="ind_snv"), "no income column; expected ind_snv"),
     "missing id column": (lambda f: f.drop(columns="idcar_200m"), "no id column; expected one of idcar_200m"),
-    "duplicate cell": (lambda f: corrupt(f, "idcar_200m", 10, f.loc[3, "idcar_200m"]), "line 12: cell CRS3035RES200mN2999000E3763800 appears twice (first at line 5)"),
-    "more poor than households": (lambda f: corrupt(f, "men_pauv", 0, 999), "line 2 (cell CRS3035RES200mN2999000E3763200): 'men_pauv' (999) exceeds 'men' (50)"),
+    "duplicate cell": (
+        lambda f: corrupt(f, "idcar_200m", 10, f.loc[3, "idcar_200m"]),
+        "line 12: cell CRS3035RES200mN2999000E3763800 appears twice (first at line 5)",
+    ),
+    "more poor than households": (
+        lambda f: corrupt(f, "men_pauv", 0, 999),
+        "line 2 (cell CRS3035RES200mN2999000E3763200): 'men_pauv' (999) exceeds 'men' (50)",
+    ),
 }
 
 
@@ -99,7 +139,9 @@ def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, write_csv, case):
     path = write_csv(make(good_frame()))
     out = tmp_path / "out" / "x.gpkg"
     result = run("delimit", path, "--national-median", "22040", "--out", out)
-    assert_one_line_error(result, f"{path}: " if case not in ("missing column", "missing id column") else str(path), expected)
+    assert_one_line_error(
+        result, f"{path}: " if case not in ("missing column", "missing id column") else str(path), expected
+    )
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
@@ -119,7 +161,9 @@ def test_empty_or_binary_file(tmp_path, case, content, expected):
 
 
 def test_missing_file_and_unknown_format(tmp_path):
-    assert_one_line_error(run("delimit", tmp_path / "nope.csv", "--out", tmp_path / "x.gpkg"), "nope.csv", "no such file")
+    assert_one_line_error(
+        run("delimit", tmp_path / "nope.csv", "--out", tmp_path / "x.gpkg"), "nope.csv", "no such file"
+    )
     other = tmp_path / "grid.xlsx"
     other.write_text("x")
     assert_one_line_error(run("delimit", other, "--out", tmp_path / "x.gpkg"), "grid.xlsx", "unknown grid format")
@@ -127,7 +171,9 @@ def test_missing_file_and_unknown_format(tmp_path):
 
 def test_decree_without_national_median_and_bad_parameter(write_csv, tmp_path):
     path = write_csv(good_frame())
-    assert_one_line_error(run("delimit", path, "--out", tmp_path / "x.gpkg"), "decree-2014", "needs the national median")
+    assert_one_line_error(
+        run("delimit", path, "--out", tmp_path / "x.gpkg"), "decree-2014", "needs the national median"
+    )
     assert_one_line_error(
         run("delimit", path, "--national-median", "22040", "--contiguity", "diagonal", "--out", tmp_path / "x.gpkg"),
         "decree-2014",
@@ -141,7 +187,13 @@ def test_gpkg_and_shapefile_grids_read_like_the_csv(tmp_path):
     import shapely
 
     frame = good_frame()
-    for name, columns in (("grid.gpkg", {}), ("grid.shp", {"idcar_200m": "IdINSPIRE", "ind": "Ind", "men": "Men", "men_pauv": "Men_pauv", "ind_snv": "Ind_snv"})):
+    for name, columns in (
+        ("grid.gpkg", {}),
+        (
+            "grid.shp",
+            {"idcar_200m": "IdINSPIRE", "ind": "Ind", "men": "Men", "men_pauv": "Men_pauv", "ind_snv": "Ind_snv"},
+        ),
+    ):
         layer = gpd.GeoDataFrame(frame.rename(columns=columns), geometry=[shapely.Point(0, 0)] * len(frame), crs=2154)
         layer.to_file(tmp_path / name)
         result = run("delimit", tmp_path / name, "--national-median", "22040", "--out", tmp_path / f"{name}.gpkg", "-q")
@@ -149,7 +201,7 @@ def test_gpkg_and_shapefile_grids_read_like_the_csv(tmp_path):
         assert "QC001" in result.stdout
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, where: str, expected: str) -> None:
+def assert_one_line_error(result: Ran, where: str, expected: str) -> None:
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if not line.startswith("  [")]
     assert len(lines) == 1, result.stderr
@@ -170,8 +222,14 @@ def test_zones_adds_layers_and_updates_the_manifest(amiens_geography):
     result = run("zones", amiens_geography, "--clip", AMIENS_COMMUNES, "--previous", QPV_2024)
     assert result.returncode == 0, result.stderr
     assert "ancien périmètre" in result.stdout and "population insuffisante" in result.stdout
-    assert {"quartier_vecu", "veille_active", "qpv", "cells", "manifest"} <= {n for n, _ in pyogrio.list_layers(amiens_geography)}
-    manifest = pyogrio.read_dataframe(amiens_geography, layer="manifest", read_geometry=False).set_index("key")["value"].map(json.loads)
+    assert {"quartier_vecu", "veille_active", "qpv", "cells", "manifest"} <= {
+        n for n, _ in pyogrio.list_layers(amiens_geography)
+    }
+    manifest = (
+        pyogrio.read_dataframe(amiens_geography, layer="manifest", read_geometry=False)
+        .set_index("key")["value"]
+        .map(json.loads)
+    )
     assert manifest["zones"]["vecu_distance_m"] == 300 and len(manifest["zones"]["inputs"]["previous"]["sha256"]) == 64
     assert manifest["rule"]["name"] == "decree-2014"  # the delimitation record is kept
 
@@ -190,14 +248,31 @@ def test_compare_official_layer_with_computed_prints_four_classes(amiens_geograp
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:5]] == ["new", "modified", "unchanged", "left"]
-    assert {n for n, _ in pyogrio.list_layers(tmp_path / "diff.gpkg")} == {"new", "modified", "unchanged", "left", "manifest"}
+    assert {n for n, _ in pyogrio.list_layers(tmp_path / "diff.gpkg")} == {
+        "new",
+        "modified",
+        "unchanged",
+        "left",
+        "manifest",
+    }
 
 
 def test_sensitivity_over_eleven_thresholds_and_both_contiguities_takes_seconds(tmp_path):
     import time
 
     start = time.perf_counter()
-    result = run("sensitivity", AMIENS_2019, "--national-median", "22040", "--threshold", "0.55:0.65:0.01", "--contiguity", "rook,queen", "--out", tmp_path / "s.gpkg")
+    result = run(
+        "sensitivity",
+        AMIENS_2019,
+        "--national-median",
+        "22040",
+        "--threshold",
+        "0.55:0.65:0.01",
+        "--contiguity",
+        "rook,queen",
+        "--out",
+        tmp_path / "s.gpkg",
+    )
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
     assert len([line for line in result.stdout.splitlines() if line.strip().startswith("0.")]) == 22
@@ -220,7 +295,15 @@ def test_geotiff_grid_with_exact_counts(tmp_path):
     population[1:11, 1:11] = 120  # 100 inhabited cells, 12,000 residents
     low = np.where(np.arange(12)[None, :] < 5, 80, 10).astype("float32") * (population > 0)
     path = tmp_path / "grid.tif"
-    profile = {"driver": "GTiff", "width": 12, "height": 12, "count": 2, "dtype": "float32", "crs": "EPSG:3035", "transform": Affine(200, 0, 3_763_000, 0, -200, 3_001_400)}
+    profile = {
+        "driver": "GTiff",
+        "width": 12,
+        "height": 12,
+        "count": 2,
+        "dtype": "float32",
+        "crs": "EPSG:3035",
+        "transform": Affine(200, 0, 3_763_000, 0, -200, 3_001_400),
+    }
     with rasterio.open(path, "w", **profile) as raster:
         raster.write(np.stack([population, low]))
         raster.descriptions = ("population", "population_low")
@@ -240,11 +323,15 @@ def test_geotiff_grid_with_exact_counts(tmp_path):
     assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "no population band")
     with rasterio.open(path, "r+") as raster:
         raster.descriptions = ("population", "")
-    assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "every band needs a distinct description")
+    assert_one_line_error(
+        run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "every band needs a distinct description"
+    )
 
 
 def test_parquet_cells_read_back_as_the_same_squares(tmp_path):
-    assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", tmp_path / "x.parquet", "-q").returncode == 0
+    assert (
+        run("delimit", AMIENS_2019, "--national-median", "22040", "--out", tmp_path / "x.parquet", "-q").returncode == 0
+    )
     assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", tmp_path / "x.gpkg", "-q").returncode == 0
     from_parquet = gpd.read_parquet(tmp_path / "x.cells.parquet")
     from_gpkg = gpd.read_file(tmp_path / "x.gpkg", layer="cells")
@@ -262,3 +349,19 @@ def test_manifest_paths_are_relative_to_the_working_directory(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert file_record(tmp_path / "data" / "grid.csv")["path"] == "data/grid.csv"  # the same in any clone
     assert file_record(AMIENS_2019)["path"] == str(AMIENS_2019)  # outside: kept as given
+
+
+def test_locate_checks_its_arguments_before_loading_the_zones(monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("zones loaded before the arguments were checked")
+
+    monkeypatch.setattr("carroyage.address.check.load_zones", no_loading)
+    for args in (
+        ("locate",),
+        ("locate", "--lon", "2.3"),
+        ("locate", "8 bd du Port"),
+        ("locate", "--lon", "500", "--lat", "1"),
+    ):
+        result = run(*args)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
+        assert result.stderr.startswith("carroyage: error: "), result.stderr

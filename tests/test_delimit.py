@@ -1,10 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cell_ids, filosofi_frame
 
 from carroyage import Grid, cluster_cells, delimit, read_grid
-from carroyage.grid import parse_ids
-from conftest import cell_ids, filosofi_frame
+from carroyage.engine.grid import parse_ids
 
 
 def block(c0, r0, width, height):
@@ -102,15 +102,23 @@ def test_exact_population_low_is_not_estimated(write_csv):
 def test_exact_median_income_flags_cells_below_the_threshold(write_csv):
     cols, rows = np.meshgrid(np.arange(6), np.arange(6))
     median = np.where(cols.ravel() < 3, 9_000.0, 25_000.0)
-    frame = pd.DataFrame({"idcar_200m": cell_ids(cols.ravel(), rows.ravel()), "population": 100.0, "median_income": median})
-    geo = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=21_120, agglomeration_median=17_000, agglomeration_population=50_000)
+    frame = pd.DataFrame(
+        {"idcar_200m": cell_ids(cols.ravel(), rows.ravel()), "population": 100.0, "median_income": median}
+    )
+    geo = delimit(
+        read_grid(write_csv(frame)),
+        "decree-2014",
+        national_median=21_120,
+        agglomeration_median=17_000,
+        agglomeration_population=50_000,
+    )
     assert geo.manifest["threshold"]["value"] == 12_000  # 0.6 × (0.7 × 21120 + 0.3 × 17000) = 11930.4
     assert geo.cells["flagged"].sum() == 18 and len(geo.qpv) == 1
 
 
 def test_real_amiens_grid_finds_the_largest_official_quartiers():
+    from carroyage.around.validate import validate
     from carroyage.data import AMIENS_2019, QPV_2024
-    from carroyage.validate import validate
     from carroyage.layers import read_official
 
     geo = delimit(read_grid(AMIENS_2019), "decree-2014", national_median=22_040)
@@ -121,13 +129,13 @@ def test_real_amiens_grid_finds_the_largest_official_quartiers():
     assert result.coverage > 0.6 and result.precision > 0.7
 
 
-
 def test_a_shuffled_grid_is_written_in_raster_order_with_scoped_gdal_options(write_csv, tmp_path, monkeypatch):
-    from carroyage.data import AMIENS_2019
-    from carroyage.output import write_geography
     import pyogrio
 
-    monkeypatch.setattr("carroyage.output.CELL_BATCH_ROWS", 1000)  # several batches, as for France
+    from carroyage.data import AMIENS_2019
+    from carroyage.publish.output import write_geography
+
+    monkeypatch.setattr("carroyage.publish.output.CELL_BATCH_ROWS", 1000)  # several batches, as for France
     shuffled_frame = pd.read_csv(AMIENS_2019, dtype={"lcog_geo": str}).sample(frac=1, random_state=0)
     geography = delimit(read_grid(write_csv(shuffled_frame)), "decree-2014", national_median=22_040)
     pyogrio.set_gdal_config_options({"OGR_SQLITE_JOURNAL": "WAL"})  # a caller's own setting
@@ -144,4 +152,6 @@ def test_a_shuffled_grid_is_written_in_raster_order_with_scoped_gdal_options(wri
     named = parse_ids(written["idcar_200m"].to_numpy())  # each square is its own cell's
     assert (named.x == corner["minx"]).all() and (named.y == corner["miny"]).all()
     expected = geography.cell_table.set_index("idcar_200m").loc[written["idcar_200m"]].reset_index()
-    pd.testing.assert_frame_equal(written.drop(columns="geometry"), expected.drop(columns=["x", "y"]), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        written.drop(columns="geometry"), expected.drop(columns=["x", "y"]), check_dtype=False
+    )

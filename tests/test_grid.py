@@ -3,7 +3,7 @@ import pytest
 import shapely
 
 from carroyage import Grid, GridIdError, format_ids, parse_ids
-from carroyage.grid import square_wkb
+from carroyage.engine.grid import square_wkb
 
 
 @pytest.mark.parametrize("res,epsg", [(200, 3035), (1000, 3035), (200, 2975), (100, 5490)])
@@ -27,7 +27,10 @@ def test_real_id_is_lower_left_corner():
     "bad,expected",
     [
         ("CRS3035RES200mN2999000", "row 2: cell id 'CRS3035RES200mN2999000' is not of the form"),
-        ("CRS3035RES200mN2999050E3763200", "row 2: cell 'CRS3035RES200mN2999050E3763200' has a corner off the 200 m grid"),
+        (
+            "CRS3035RES200mN2999050E3763200",
+            "row 2: cell 'CRS3035RES200mN2999050E3763200' has a corner off the 200 m grid",
+        ),
         ("CRS3035RES1000mN2999000E3763000", "row 2: mixed resolution in cell ids (200 and 1000)"),
     ],
 )
@@ -51,7 +54,9 @@ def test_square_wkb_matches_shapely_boxes():
     x, y = np.array([3_000_000, 3_000_200, -400]), np.array([2_000_000, 2_000_000, 1_000])
     squares = shapely.from_wkb(square_wkb(x, y, 200).to_numpy(zero_copy_only=False))
     assert shapely.equals(squares, shapely.box(x, y, x + 200, y + 200)).all()
-    assert shapely.is_ccw(shapely.get_exterior_ring(squares)).all()  # exterior rings counter-clockwise, as GeoJSON wants
+    assert shapely.is_ccw(
+        shapely.get_exterior_ring(squares)
+    ).all()  # exterior rings counter-clockwise, as GeoJSON wants
 
 
 def test_spatial_order_keeps_grid_ordered_rows_and_sorts_the_rest():

@@ -3,7 +3,7 @@ import pytest
 from scipy.special import ndtr
 
 from carroyage import IncomeModel, read_grid
-from carroyage.income import (
+from carroyage.engine.income import (
     _fit_sigma,
     cell_distributions,
     equivalent_fraction,
@@ -58,7 +58,7 @@ def test_pooled_median_of_one_lognormal_and_of_a_mixture():
 
 def test_estimated_shares_on_real_amiens_grid_rank_poor_cells_first(tmp_path):
     from carroyage.data import AMIENS_2019
-    from carroyage.income import cell_income
+    from carroyage.engine.income import cell_income
 
     cells = read_grid(AMIENS_2019)
     income = cell_income(cells, cell_distributions(cells, IncomeModel()), 14_500.0)

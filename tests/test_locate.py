@@ -1,20 +1,19 @@
 import gzip
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pyproj
 import pytest
 import shapely
+from conftest import carroyage
 
-from carroyage.address import normalise, parse
+from carroyage.address.geocode import BanGeocoder
+from carroyage.address.lookup import load_zones
+from carroyage.address.normalise import normalise, parse
 from carroyage.data import BAN_FIXTURE, QPV_2024
 from carroyage.errors import InputError
-from carroyage.geocode import BanGeocoder
 from carroyage.layers import read_official
-from carroyage.lookup import load_zones
 
 TO_WGS = pyproj.Transformer.from_crs(2154, 4326, always_xy=True)
 
@@ -30,14 +29,16 @@ def amiens_nord():
     return official.set_index("code_qp").geometry["QN08003M"]
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "carroyage", *map(str, args)], capture_output=True, text=True, timeout=120)
+def run(*args, real=False):
+    return carroyage(*args, real=real)
 
 
 def test_inside_amiens_nord_outside_in_a_field_and_near_a_boundary(zones, amiens_nord):
     inside = TO_WGS.transform(*amiens_nord.representative_point().coords[0])
     field = (2.10, 49.95)  # farmland west of Amiens
-    ring = shapely.get_exterior_ring(amiens_nord.buffer(15).geoms[0] if hasattr(amiens_nord.buffer(15), "geoms") else amiens_nord.buffer(15))
+    ring = shapely.get_exterior_ring(
+        amiens_nord.buffer(15).geoms[0] if hasattr(amiens_nord.buffer(15), "geoms") else amiens_nord.buffer(15)
+    )
     near = TO_WGS.transform(*ring.coords[0])  # every point of that ring is 15 m from the quartier
     lon, lat = np.array([inside[0], field[0], near[0]]), np.array([inside[1], field[1], near[1]])
     located = zones.locate(lon, lat, tolerance=30)
@@ -60,9 +61,18 @@ def test_zones_without_area_are_reported(zones):
 
 
 def test_normalise_and_parse():
-    assert normalise(["Bd St-Éloi", "Av. du Gal Leclerc"]).to_pylist() == ["boulevard saint eloi", "avenue du general leclerc"]
+    assert normalise(["Bd St-Éloi", "Av. du Gal Leclerc"]).to_pylist() == [
+        "boulevard saint eloi",
+        "avenue du general leclerc",
+    ]
     parsed = parse("12 ter r. des Tilleuls 80080 AMIENS", {"amiens"})
-    assert (parsed.number, parsed.repetition, parsed.street, parsed.postcode, parsed.city) == (12, "ter", "rue des tilleuls", "80080", "amiens")
+    assert (parsed.number, parsed.repetition, parsed.street, parsed.postcode, parsed.city) == (
+        12,
+        "ter",
+        "rue des tilleuls",
+        "80080",
+        "amiens",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +124,15 @@ def test_gzipped_ban_and_bad_ban(tmp_path):
 
 
 def test_locate_command_in_french_and_json():
-    human = run("locate", "8 bd du Port, Amiens", "--ban", BAN_FIXTURE)
+    human = run("locate", "8 bd du Port, Amiens", "--ban", BAN_FIXTURE, real=True)
     assert human.returncode == 0, human.stderr
     assert "Adresse trouvée : 8 Boulevard du Port 80000 Amiens" in human.stdout and "HORS zone" in human.stdout
     answer = json.loads(run("locate", "--lon", "2.304608", "--lat", "49.91027", "--json").stdout)
-    assert answer["status"] == "in" and answer["quartiers"][0]["code"] == "QN08003M" and answer["quartiers"][0]["type"] == "qpv"
+    assert (
+        answer["status"] == "in"
+        and answer["quartiers"][0]["code"] == "QN08003M"
+        and answer["quartiers"][0]["type"] == "qpv"
+    )
 
 
 def test_locate_command_errors():

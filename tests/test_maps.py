@@ -1,17 +1,15 @@
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import shapely
+from browser import browser_page
+from conftest import carroyage
 from matplotlib.image import imread
 
-from browser import browser_page
 from carroyage import delimit, read_grid
+from carroyage.around.zones import quartier_vecu, veille_active
 from carroyage.data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024
 from carroyage.layers import read_layer, read_official
-from carroyage.maps import interactive_map, save_map, static_map
-from carroyage.zones import quartier_vecu, veille_active
+from carroyage.publish.maps import interactive_map, save_map, static_map
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_IMG = '<img src=x onerror="alert(2)">'
@@ -49,7 +47,9 @@ def test_self_contained_map_draws_offline_with_legend_and_controls(page_file, tm
         page.wait_for_selector("path.leaflet-interactive")
         official = read_official(QPV_2024).to_crs(3035)
         official_near = official[official.intersects(shapely.box(*geo.cells.total_bounds))]
-        expected = len(geo.qpv) + len(geo.layers["quartier_vecu"]) + len(geo.layers["veille_active"]) + len(official_near)
+        expected = (
+            len(geo.qpv) + len(geo.layers["quartier_vecu"]) + len(geo.layers["veille_active"]) + len(official_near)
+        )
         assert shapes(page) == expected
         assert page.locator("#carroyage-legende").inner_text().startswith("Géographie prioritaire")
         assert "Quartiers prioritaires (calculés)" in page.locator(".leaflet-control-layers").inner_text()
@@ -102,7 +102,8 @@ def test_static_map_for_reports(amiens, tmp_path):
 
 def test_map_command_is_reproducible_and_self_contained(tmp_path):
     out = tmp_path / "a.gpkg"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "carroyage", *map(str, a)], capture_output=True, text=True, timeout=120)
+
+    run = carroyage
     assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", out, "-q").returncode == 0
     pages = []
     for name in ("one.html", "two.html"):

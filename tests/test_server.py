@@ -6,10 +6,10 @@ import time
 
 import httpx
 import pytest
-
 from browser import browser_page
-from carroyage.data import BAN_FIXTURE
 from servers import free_port, process
+
+from carroyage.data import BAN_FIXTURE
 
 INSIDE = {"lon": 2.304608, "lat": 49.91027}  # Amiens Nord
 
@@ -18,7 +18,18 @@ INSIDE = {"lon": 2.304608, "lat": 49.91027}  # Amiens Nord
 def base_url():
     """`carroyage serve` as a user starts it, in its own process on 127.0.0.1."""
     port = free_port()
-    command = [sys.executable, "-m", "carroyage", "serve", "--port", str(port), "--ban", str(BAN_FIXTURE), "--max-upload-mb", "0.2"]
+    command = [
+        sys.executable,
+        "-m",
+        "carroyage",
+        "serve",
+        "--port",
+        str(port),
+        "--ban",
+        str(BAN_FIXTURE),
+        "--max-upload-mb",
+        "0.2",
+    ]
     with process(command, port, timeout=60):
         yield f"http://127.0.0.1:{port}"
 

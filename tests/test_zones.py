@@ -2,14 +2,14 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from conftest import filosofi_frame
 
 from carroyage import delimit, read_grid
-from carroyage.compare import compare
+from carroyage.around.compare import compare
+from carroyage.around.zones import quartier_vecu, veille_active
 from carroyage.data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024
+from carroyage.engine.sensitivity import parse_range
 from carroyage.layers import read_layer, read_official
-from carroyage.sensitivity import parse_range
-from carroyage.zones import quartier_vecu, veille_active
-from conftest import filosofi_frame
 
 CRS = "EPSG:3035"
 
@@ -26,7 +26,8 @@ def classes(result):
 
 def test_compare_classifies_merge_split_shrink_disappear_and_new():
     old = squares(
-        (0, 0, 100, 100), (100, 0, 200, 100),  # merged into N1
+        (0, 0, 100, 100),
+        (100, 0, 200, 100),  # merged into N1
         (0, 500, 200, 600),  # split into N2 and N3
         (1000, 0, 1100, 100),  # shrinks to N4
         (2000, 0, 2100, 100),  # unchanged as N5
@@ -34,7 +35,12 @@ def test_compare_classifies_merge_split_shrink_disappear_and_new():
         codes=["A1", "A2", "B", "C", "D", "E"],
     )
     new = squares(
-        (0, 0, 200, 100), (0, 500, 100, 600), (100, 500, 200, 600), (1000, 0, 1050, 100), (2000, 0, 2100, 100), (5000, 0, 5100, 100),
+        (0, 0, 200, 100),
+        (0, 500, 100, 600),
+        (100, 500, 200, 600),
+        (1000, 0, 1050, 100),
+        (2000, 0, 2100, 100),
+        (5000, 0, 5100, 100),
         codes=["N1", "N2", "N3", "N4", "N5", "N6"],
     )
     result = compare(old, new)
@@ -47,7 +53,9 @@ def test_compare_classifies_merge_split_shrink_disappear_and_new():
 
 
 def test_compare_counts_residents_gained_and_lost_on_the_grid():
-    cells = gpd.GeoDataFrame({"population": [100.0, 50.0]}, geometry=[shapely.box(0, 0, 200, 200), shapely.box(200, 0, 400, 200)], crs=CRS)
+    cells = gpd.GeoDataFrame(
+        {"population": [100.0, 50.0]}, geometry=[shapely.box(0, 0, 200, 200), shapely.box(200, 0, 400, 200)], crs=CRS
+    )
     old = squares((0, 0, 200, 200), codes=["A"])
     new = squares((100, 0, 400, 200), codes=["N"])  # loses half of cell 1, gains cell 2
     layer = compare(old, new, cells).layers["modified"].iloc[0]
@@ -89,7 +97,9 @@ def test_veille_active_gives_each_reason(write_csv):
     poor = block(1, 1, 4, 3) | block(7, 7, 2, 2)  # a quartier of 1200 and a cluster of 400 residents
     frame = filosofi_frame(poor, size=10)
     # a band of cells just above the threshold: mean income set so the median sits a little higher
-    fringe = np.array([(c, r) in block(0, 6, 5, 3) for c, r in zip(np.tile(np.arange(10), 10), np.repeat(np.arange(10), 10))])
+    fringe = np.array(
+        [(c, r) in block(0, 6, 5, 3) for c, r in zip(np.tile(np.arange(10), 10), np.repeat(np.arange(10), 10))]
+    )
     frame.loc[fringe, "ind_snv"] = frame.loc[fringe, "ind"] * 15_300.0
     frame.loc[fringe, "men_pauv"] = frame.loc[fringe, "men"] * 0.3
     geo = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=22_040)
@@ -97,7 +107,12 @@ def test_veille_active_gives_each_reason(write_csv):
     previous = squares((3_763_200, 2_999_000, 3_765_200, 3_001_000), codes=["OLD"])
     local = squares((3_764_000, 3_000_400, 3_764_400, 3_000_800), codes=["LOC"])
     watch = veille_active(geo, previous=previous, local=local)
-    assert set(watch["reason"]) == {"ancien périmètre", "population insuffisante", "revenu proche du seuil", "désignation locale"}
+    assert set(watch["reason"]) == {
+        "ancien périmètre",
+        "population insuffisante",
+        "revenu proche du seuil",
+        "désignation locale",
+    }
     small = watch[watch["reason"] == "population insuffisante"].iloc[0]
     assert small["population"] == pytest.approx(400)
     near_row = watch[watch["reason"] == "revenu proche du seuil"].iloc[0]

@@ -19,33 +19,25 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .clusters import cluster_cells
-from .delimit import Geography
-from .grid import Grid
-from .income import pooled_medians, share_below
-from .layers import codes_and_names, residents_in
-from .rules import Rule, get_rule
+from ..engine.clusters import cluster_cells
+from ..engine.grid import Grid
+from ..engine.income import pooled_medians, share_below
+from ..engine.rules import Rule, get_rule
+from ..geography import Geography
+from ..labels import PREVIOUS_GEOGRAPHY, WATCH_REASONS
+from ..layers import codes_and_names, residents_in
+from ..settings import FACILITY_RADIUS_M, FACILITY_REACH_M, NEAR_MARGIN, VECU_DISTANCE_M, WATCH_MIN_POPULATION
 
-VECU_DISTANCE = 300.0  # CGI art. 278 sexies: reduced VAT within 300 m of a QPV
-FACILITY_REACH = 500.0  # the same article's distance for NPNRU quartiers
 FACILITY_CORRIDOR = 50.0  # half-width of the path joining a facility to its quartier
-FACILITY_RADIUS = 100.0  # the facility's own surroundings
 MIN_PART_HA = 1.0  # smaller leftovers of a previous perimeter are drawing noise
-
-REASONS = {
-    "previous": "ancien périmètre",
-    "small": "population insuffisante",
-    "near": "revenu proche du seuil",
-    "local": "désignation locale",
-}
 
 
 def quartier_vecu(
     qpv: gpd.GeoDataFrame,
-    distance: float = VECU_DISTANCE,
+    distance: float = VECU_DISTANCE_M,
     clip: gpd.GeoDataFrame | None = None,
     facilities: gpd.GeoDataFrame | None = None,
-    reach: float = FACILITY_REACH,
+    reach: float = FACILITY_REACH_M,
 ) -> gpd.GeoDataFrame:
     """Each QPV grown by ``distance`` metres, clipped, and stretched to nearby facilities.
 
@@ -78,7 +70,7 @@ def quartier_vecu(
         if len(quartier):
             links = shapely.union(
                 shapely.buffer(shapely.shortest_line(quartiers[quartier], points[facility]), FACILITY_CORRIDOR),
-                shapely.buffer(points[facility], FACILITY_RADIUS),
+                shapely.buffer(points[facility], FACILITY_RADIUS_M),
             )
             per_quartier = gpd.GeoDataFrame({"quartier": quartier}, geometry=links, crs=qpv.crs).dissolve("quartier")
             index = per_quartier.index.to_numpy()
@@ -113,8 +105,8 @@ class WatchSettings:
         Smallest cluster of the "population insuffisante" or "near" kinds worth watching.
     """
 
-    near_margin: float = 0.1
-    min_population: float = 100.0
+    near_margin: float = NEAR_MARGIN
+    min_population: float = WATCH_MIN_POPULATION
 
 
 def veille_active(
@@ -145,22 +137,29 @@ def veille_active(
         **{k: v for k, v in geography.manifest["rule"].items() if k not in ("name", "description")}
     )
     parts = [
-        _previous_parts(geography, previous, "géographie précédente"),
+        _previous_parts(geography, previous, PREVIOUS_GEOGRAPHY),
         _small_clusters(geography, rule, settings),
         _near_threshold(geography, rule, settings),
         _previous_parts(geography, local, "couche fournie", keep_whole=True),
     ]
-    watched = pd.concat([p for p in parts if p is not None and len(p)], ignore_index=True) if any(p is not None and len(p) for p in parts) else None
+    watched = (
+        pd.concat([p for p in parts if p is not None and len(p)], ignore_index=True)
+        if any(p is not None and len(p) for p in parts)
+        else None
+    )
     if watched is None:
         return gpd.GeoDataFrame(
             {c: [] for c in ("reason", "source", "code", "name", "population", "median_income", "area_ha")},
-            geometry=[], crs=geography.qpv.crs,
+            geometry=[],
+            crs=geography.qpv.crs,
         )
     watched["area_ha"] = shapely.area(watched.geometry.to_numpy()) / 1e4
     return gpd.GeoDataFrame(watched, geometry="geometry", crs=geography.qpv.crs)
 
 
-def _previous_parts(geography: Geography, layer: gpd.GeoDataFrame | None, source: str, keep_whole: bool = False) -> gpd.GeoDataFrame | None:
+def _previous_parts(
+    geography: Geography, layer: gpd.GeoDataFrame | None, source: str, keep_whole: bool = False
+) -> gpd.GeoDataFrame | None:
     if layer is None:
         return None
     cells = geography.cells
@@ -173,8 +172,10 @@ def _previous_parts(geography: Geography, layer: gpd.GeoDataFrame | None, source
     found = gpd.GeoDataFrame({"code": codes, "name": names}, geometry=shapes, crs=cells.crs).explode(index_parts=False)
     found = found[~found.geometry.is_empty & (found.geometry.area >= (0 if keep_whole else MIN_PART_HA * 1e4))]
     found = found.dissolve(["code", "name"], as_index=False) if len(found) else found
-    reason = REASONS["local" if keep_whole else "previous"]
-    return _watch_frame(reason, source, found["code"], found["name"], residents_in(cells, found.geometry), np.nan, found.geometry)
+    reason = WATCH_REASONS["local" if keep_whole else "previous"]
+    return _watch_frame(
+        reason, source, found["code"], found["name"], residents_in(cells, found.geometry), np.nan, found.geometry
+    )
 
 
 def _small_clusters(geography: Geography, rule: Rule, settings: WatchSettings) -> gpd.GeoDataFrame | None:
@@ -191,7 +192,7 @@ def _small_clusters(geography: Geography, rule: Rule, settings: WatchSettings) -
         return None
     shapes = _cluster_shapes(geography, table["cluster"].to_numpy(), chosen.index.to_numpy())
     codes = [f"C{label}" for label in chosen.index]
-    return _watch_frame(REASONS["small"], "carroyage", codes, "", chosen["population"].to_numpy(), np.nan, shapes)
+    return _watch_frame(WATCH_REASONS["small"], "carroyage", codes, "", chosen["population"].to_numpy(), np.nan, shapes)
 
 
 def _near_threshold(geography: Geography, rule: Rule, settings: WatchSettings) -> gpd.GeoDataFrame | None:
@@ -206,7 +207,9 @@ def _near_threshold(geography: Geography, rule: Rule, settings: WatchSettings) -
     relaxed = threshold * (1 + settings.near_margin)
     candidates = (share_below(mu, sigma, relaxed) > rule.low_income_share) & (table["qpv"] == "").to_numpy()
     x, y = table["x"].to_numpy(), table["y"].to_numpy()
-    clusters = cluster_cells(Grid.around(x, y, geography.resolution, geography.epsg), candidates, rule.contiguity, rule.gap_fill_cells)
+    clusters = cluster_cells(
+        Grid.around(x, y, geography.resolution, geography.epsg), candidates, rule.contiguity, rule.gap_fill_cells
+    )
     label = clusters.of_cell
     members = np.where(table["qpv"].to_numpy() == "", label, 0)  # filled gaps never annex a QPV cell
     size = np.bincount(members, weights=population, minlength=clusters.count + 1)
@@ -222,7 +225,7 @@ def _near_threshold(geography: Geography, rule: Rule, settings: WatchSettings) -
     median = pooled_medians(mu, sigma, population, np.where(members > 0, members, -1), clusters.count + 1)[chosen]
     shapes = _cluster_shapes(geography, members, chosen)
     codes = [f"P{label}" for label in chosen]
-    return _watch_frame(REASONS["near"], "carroyage", codes, "", size[chosen], np.round(median), shapes)
+    return _watch_frame(WATCH_REASONS["near"], "carroyage", codes, "", size[chosen], np.round(median), shapes)
 
 
 def _cluster_shapes(geography: Geography, label: np.ndarray, chosen: np.ndarray) -> np.ndarray:

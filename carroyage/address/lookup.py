@@ -21,7 +21,9 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .layers import codes_and_names, read_layer
+from ..geography import is_geography, read_geography
+from ..layers import codes_and_names, read_layer
+from ..settings import AROUND_RADIUS_M
 
 # (name, EPSG, lon/lat bounds) of the territories QPVs lie in
 TERRITORIES = (
@@ -35,7 +37,6 @@ TERRITORIES = (
     ("Polynésie française", 3297, (-152.0, -18.0, -148.0, -16.0)),
 )
 GEOGRAPHY_LAYERS = {"qpv": "qpv", "quartier_vecu": "quartier_vecu", "veille_active": "veille_active"}
-STATUS_LABELS = {"in": "dans la zone", "out": "hors zone", "uncertain": "incertain", "invalid": "invalide"}
 
 
 COARSE = 1000.0  # metres: side of the bitmap cells that rule out points far from every zone
@@ -68,7 +69,7 @@ class Territory:
             row0 = ((bounds[:, 1] - tolerance - south) // COARSE).astype(int)
             row1 = ((bounds[:, 3] + tolerance - south) // COARSE).astype(int)
             bitmap = np.zeros((row1.max() + 1, col1.max() + 1), dtype=bool)
-            for r0, r1, c0, c1 in zip(row0, row1, col0, col1):  # one slice per zone part
+            for r0, r1, c0, c1 in zip(row0, row1, col0, col1, strict=True):  # one slice per zone part
                 bitmap[r0 : r1 + 1, c0 : c1 + 1] = True
             self._near[tolerance] = (bitmap, west, south, *bitmap.shape)
         bitmap, west, south, rows, cols = self._near[tolerance]
@@ -98,7 +99,7 @@ class ZoneSet:
     dropped: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_layers(cls, layers: list[tuple[str, gpd.GeoDataFrame, str]]) -> "ZoneSet":
+    def from_layers(cls, layers: list[tuple[str, gpd.GeoDataFrame, str]]) -> ZoneSet:
         """Build from ``(type, layer, source)`` triples."""
         frames, shapes = [], []
         for kind, layer, source in layers:
@@ -106,13 +107,15 @@ class ZoneSet:
             wgs = layer.to_crs(4326).geometry.to_numpy()
             frames.append(pd.DataFrame({"type": kind, "code": codes, "name": names, "source": source}))
             shapes.append(wgs)
-        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["type", "code", "name", "source"])
+        table = (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["type", "code", "name", "source"])
+        )
         shapes = np.concatenate(shapes) if shapes else np.array([], dtype=object)
         empty = shapely.is_empty(shapes) | (shapely.area(shapes) == 0)
-        dropped = [f"{t} {c}" for t, c in zip(table["type"][empty], table["code"][empty])]
+        dropped = [f"{t} {c}" for t, c in zip(table["type"][empty], table["code"][empty], strict=True)]
         return cls(table, _territories(shapes, ~empty), shapes, dropped)
 
-    def locate(self, lon: np.ndarray, lat: np.ndarray, tolerance: float = 0.0) -> "Located":
+    def locate(self, lon: np.ndarray, lat: np.ndarray, tolerance: float = 0.0) -> Located:
         """Locate points given in WGS84 degrees.
 
         Returns every (point, zone) pair where the point is inside the zone or within
@@ -134,10 +137,15 @@ class ZoneSet:
         keep = np.sort(first)
         return Located(self, len(lon), point[keep], zone[keep], distance[keep], tolerance)
 
-    def around(self, lon: float, lat: float, radius_m: float = 1500.0) -> dict:
+    def around(self, lon: float, lat: float, radius_m: float = AROUND_RADIUS_M) -> dict:
         """Zones within about ``radius_m`` of a point, as a GeoJSON FeatureCollection (WGS84)."""
         degrees = radius_m / 111_000
-        box = shapely.box(lon - degrees / np.cos(np.radians(lat)), lat - degrees, lon + degrees / np.cos(np.radians(lat)), lat + degrees)
+        box = shapely.box(
+            lon - degrees / np.cos(np.radians(lat)),
+            lat - degrees,
+            lon + degrees / np.cos(np.radians(lat)),
+            lat + degrees,
+        )
         rows = np.flatnonzero(shapely.intersects(self.shapes, box))
         frame = gpd.GeoDataFrame(self.table.iloc[rows][["type", "code", "name"]], geometry=self.shapes[rows], crs=4326)
         return frame.to_geo_dict(drop_id=True)
@@ -176,8 +184,13 @@ class Located:
         rows = np.flatnonzero(self.point == point)
         table = self.zones.table
         return [
-            {"type": table.at[z, "type"], "code": table.at[z, "code"], "name": table.at[z, "name"], "distance_m": round(float(d), 1)}
-            for z, d in zip(self.zone[rows], self.distance[rows])
+            {
+                "type": table.at[z, "type"],
+                "code": table.at[z, "code"],
+                "name": table.at[z, "name"],
+                "distance_m": round(float(d), 1),
+            }
+            for z, d in zip(self.zone[rows], self.distance[rows], strict=True)
         ]
 
     def main_zone(self) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +198,11 @@ class Located:
 
         Returns the zone row of each point (-1: none) and its signed distance (NaN: none).
         """
-        first = np.flatnonzero(np.r_[True, self.point[1:] != self.point[:-1]]) if len(self.point) else np.zeros(0, dtype=np.int64)
+        first = (
+            np.flatnonzero(np.r_[True, self.point[1:] != self.point[:-1]])
+            if len(self.point)
+            else np.zeros(0, dtype=np.int64)
+        )
         zone = np.full(self.count, -1, dtype=np.int64)
         distance = np.full(self.count, np.nan)
         zone[self.point[first]] = self.zone[first]
@@ -227,12 +244,16 @@ def _assign(territories: list[Territory], lon: np.ndarray, lat: np.ndarray):
     for territory in territories:
         west, south, east, north = territory.lonlat_bounds
         margin = 0.05  # degrees: a few km, more than any tolerance
-        members = np.flatnonzero(valid & (lon >= west - margin) & (lon <= east + margin) & (lat >= south - margin) & (lat <= north + margin))
+        members = np.flatnonzero(
+            valid & (lon >= west - margin) & (lon <= east + margin) & (lat >= south - margin) & (lat <= north + margin)
+        )
         if len(members):
             yield territory, members
 
 
-def _pairs(territory: Territory, x: np.ndarray, y: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pairs(
+    territory: Territory, x: np.ndarray, y: np.ndarray, tolerance: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     near = np.flatnonzero(territory.near(x, y, tolerance))
     points = shapely.points(x[near], y[near])
     if tolerance > 0:
@@ -251,15 +272,17 @@ def load_zones(paths: list[str | Path]) -> ZoneSet:
     ``veille_active`` layers, each with its type; any other polygon file is one layer of type
     ``qpv`` (the official file) or named after the file.
     """
-    from .output import is_geography, read_geography
-
     layers = []
     for path in paths:
         path = Path(path)
         if is_geography(path):
             geo = read_geography(path)
             found = {"qpv": geo.qpv, **geo.layers}
-            layers += [(kind, found[name], str(path)) for name, kind in GEOGRAPHY_LAYERS.items() if name in found and len(found[name])]
+            layers += [
+                (kind, found[name], str(path))
+                for name, kind in GEOGRAPHY_LAYERS.items()
+                if name in found and len(found[name])
+            ]
         else:
             layer = read_layer(path, "zones")
             kind = "qpv" if "code_qp" in {c.lower() for c in layer.columns} else path.stem

@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import InputError
+from ..errors import InputError
+from ..manifest import sha256, shown_path
 from .grid import Grid, parse_ids
-from .manifest import sha256, shown_path
 
 # canonical name -> accepted source names (lower case), first match wins
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -47,7 +47,15 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 NUMERIC = ("population", "households", "poor_households", "income_sum", "median_income", "population_low")
 INCOME_CONCEPT = {"ind_snv": "disposable", "ind_srf": "declared"}
-SUFFIXES = {".csv": "csv", ".txt": "csv", ".gpkg": "layer", ".shp": "layer", ".parquet": "parquet", ".tif": "raster", ".tiff": "raster"}
+SUFFIXES = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".gpkg": "layer",
+    ".shp": "layer",
+    ".parquet": "parquet",
+    ".tif": "raster",
+    ".tiff": "raster",
+}
 
 
 @dataclass(frozen=True)
@@ -217,16 +225,21 @@ def _read_raster(path: Path) -> tuple[pa.Table, str, int]:
     if (transform.c % size) or (transform.f % size):
         raise InputError(f"{path}: the raster's corner ({transform.c}, {transform.f}) is off the {size:g} m grid")
     if not all(names) or len(set(names)) != len(names):
-        raise InputError(f"{path}: every band needs a distinct description naming its figure (population, ind_snv, population_low...)")
+        raise InputError(
+            f"{path}: every band needs a distinct description naming its figure "
+            "(population, ind_snv, population_low...)"
+        )
     lower = [n.lower() for n in names]
     band = next((lower.index(alias) for alias in ALIASES["population"] if alias in lower), None)
     if band is None:
-        raise InputError(f"{path}: no population band; expected a band described as {' or '.join(ALIASES['population'])}")
+        raise InputError(
+            f"{path}: no population band; expected a band described as {' or '.join(ALIASES['population'])}"
+        )
     rows, cols = np.nonzero(np.ma.filled(bands[band], 0) > 0)
     x = (transform.c + cols * size).astype(np.int64)
     y = (transform.f - (rows + 1) * size).astype(np.int64)
     columns = {"idcar_200m": pa.array(format_ids(x, y, int(size), epsg), pa.string())}
-    for name, band in zip(names, bands):
+    for name, band in zip(names, bands, strict=True):
         columns[name] = pa.array(np.ma.filled(band.astype(np.float64), np.nan)[rows, cols])
     return pa.table(columns), "pixel", 1
 
@@ -299,7 +312,9 @@ def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where) -> np.nd
         bad = pc.and_(pc.invert(pc.fill_null(ok, True)), pc.is_valid(text))
         if pc.any(bad).as_py():
             i = _first_true(bad)
-            raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} holds {array[i].as_py()!r}; expected a number")
+            raise InputError(
+                f"{where(i)} (cell {ids[i]}): column {name!r} holds {array[i].as_py()!r}; expected a number"
+            )
         array = pc.cast(text, pa.float64())
     values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
     missing = np.isnan(values)
@@ -328,7 +343,10 @@ def _check_duplicates(frame: pd.DataFrame, resolution: int, where) -> None:
         pairs = np.column_stack([order[repeated], order[repeated + 1]])
         i = int(pairs.max(axis=1).min())
         first = int(pairs[pairs.max(axis=1).argmin()].min())
-        raise InputError(f"{where(i)}: cell {frame.at[i, 'id']} appears twice (first at {where(first).split(': ', 1)[1]}); expected each cell once")
+        raise InputError(
+            f"{where(i)}: cell {frame.at[i, 'id']} appears twice "
+            f"(first at {where(first).split(': ', 1)[1]}); expected each cell once"
+        )
 
 
 def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: _IdLookup, where) -> None:

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .layers import codes_and_names, residents_in
+from ..layers import codes_and_names, residents_in
+from ..settings import MIN_OVERLAP, UNCHANGED_IOU
 
 CLASSES = ("new", "modified", "unchanged", "left")
 
@@ -47,8 +48,8 @@ def compare(
     old: gpd.GeoDataFrame,
     new: gpd.GeoDataFrame,
     cells: gpd.GeoDataFrame | None = None,
-    min_overlap: float = 0.05,
-    unchanged_iou: float = 0.9,
+    min_overlap: float = MIN_OVERLAP,
+    unchanged_iou: float = UNCHANGED_IOU,
 ) -> Comparison:
     """Match and classify quartiers of two geographies.
 
@@ -90,7 +91,9 @@ def compare(
     split[n[old_matches[o] > 1]] = True
     detail = np.where(split & (detail == "merged"), "merged and split", np.where(split, "split", detail))
     new_class = np.where(new_matches == 0, "new", np.where(unchanged_new, "unchanged", "modified"))
-    detail = np.where((new_class == "modified") & (detail == ""), "contour", np.where(new_class == "modified", detail, ""))
+    detail = np.where(
+        (new_class == "modified") & (detail == ""), "contour", np.where(new_class == "modified", detail, "")
+    )
 
     old_codes, old_names = codes_and_names(old, "A")
     new_codes, new_names = codes_and_names(new, "N")

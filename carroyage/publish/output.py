@@ -10,9 +10,6 @@ inputs give identical files.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,33 +21,10 @@ import pyarrow.parquet as pq
 import pyogrio
 from pyproj import CRS
 
-from .delimit import Geography
-from .errors import InputError, OutputError
-from .grid import Grid, square_wkb
-
-MANIFEST_LAYER = "manifest"
-CORE_LAYERS = ("qpv", "cells")
-
-
-@contextmanager
-def atomic_path(path: Path, start_from: Path | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
-    os.close(handle)
-    temporary_path = Path(temporary)
-    temporary_path.unlink()
-    if start_from is not None:
-        shutil.copyfile(start_from, temporary_path)
-    try:
-        yield temporary_path
-        os.replace(temporary_path, path)
-    except BaseException:
-        temporary_path.unlink(missing_ok=True)
-        raise
+from ..engine.grid import Grid, square_wkb
+from ..errors import OutputError
+from ..files import atomic_path
+from ..geography import MANIFEST_LAYER, Geography
 
 
 def write_geography(geography: Geography, path: str | Path, geojson: str | Path | None = None) -> list[Path]:
@@ -104,7 +78,10 @@ GPKG_WRITE_OPTIONS = {
 
 
 def write_layers(
-    path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object], tables: dict[str, pd.DataFrame] | None = None
+    path: str | Path,
+    layers: dict[str, gpd.GeoDataFrame],
+    manifest: dict[str, object],
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write any layers (and non-spatial tables) with a manifest into a new GeoPackage, atomically."""
     path = Path(path)
@@ -116,18 +93,31 @@ def write_layers(
 
 
 def _write_layers(
-    path: Path, layers: dict[str, gpd.GeoDataFrame | Geography], manifest: dict[str, object], tables: dict[str, pd.DataFrame] | None = None
+    path: Path,
+    layers: dict[str, gpd.GeoDataFrame | Geography],
+    manifest: dict[str, object],
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> None:
     with _gdal_options({**GPKG_WRITE_OPTIONS, "OGR_CURRENT_DATE": f"{manifest['date']}T00:00:00Z"}):
         for name, table in (tables or {}).items():
             pyogrio.write_dataframe(table, path, layer=name, driver="GPKG")
         for name, layer in layers.items():
             if isinstance(layer, Geography):
-                pyogrio.write_arrow(cell_batches(layer), path, layer=name, driver="GPKG", geometry_name="geometry", geometry_type="Polygon", crs=f"EPSG:{layer.epsg}")
+                pyogrio.write_arrow(
+                    cell_batches(layer),
+                    path,
+                    layer=name,
+                    driver="GPKG",
+                    geometry_name="geometry",
+                    geometry_type="Polygon",
+                    crs=f"EPSG:{layer.epsg}",
+                )
             else:
                 # polygon layers as MultiPolygon, so that empty and mixed layers get a definite type
                 kind = {"geometry_type": "MultiPolygon"} if layer.empty else {}
-                pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG", use_arrow=True, promote_to_multi=True, **kind)
+                pyogrio.write_dataframe(
+                    layer, path, layer=name, driver="GPKG", use_arrow=True, promote_to_multi=True, **kind
+                )
         pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
 
 
@@ -183,17 +173,29 @@ def cell_batches(geography: Geography) -> pa.RecordBatchReader:
 
 def _cells_geoparquet(geography: Geography) -> pa.Table:
     """The cells layer with GeoParquet 1.1 metadata, from Arrow: no GEOS object per cell."""
-    column: dict[str, object] = {"encoding": "WKB", "geometry_types": ["Polygon"], "crs": CRS.from_epsg(geography.epsg).to_json_dict()}
+    column: dict[str, object] = {
+        "encoding": "WKB",
+        "geometry_types": ["Polygon"],
+        "crs": CRS.from_epsg(geography.epsg).to_json_dict(),
+    }
     x, y = geography.cell_table["x"], geography.cell_table["y"]
     if len(x):
-        column["bbox"] = [float(x.min()), float(y.min()), float(x.max() + geography.resolution), float(y.max() + geography.resolution)]
+        column["bbox"] = [
+            float(x.min()),
+            float(y.min()),
+            float(x.max() + geography.resolution),
+            float(y.max() + geography.resolution),
+        ]
     geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
     return cell_batches(geography).read_all().replace_schema_metadata({"geo": json.dumps(geo)})
 
 
 def _manifest_table(manifest: dict[str, object]) -> pd.DataFrame:
     return pd.DataFrame(
-        {"key": list(manifest), "value": [json.dumps(v, ensure_ascii=False, sort_keys=True, default=str) for v in manifest.values()]}
+        {
+            "key": list(manifest),
+            "value": [json.dumps(v, ensure_ascii=False, sort_keys=True, default=str) for v in manifest.values()],
+        }
     )
 
 
@@ -219,44 +221,3 @@ def write_geojson(layer: gpd.GeoDataFrame, manifest: dict[str, object], path: Pa
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(collection, ensure_ascii=False, default=str), encoding="utf-8")
     return path
-
-
-def is_geography(path: str | Path) -> bool:
-    """Whether ``path`` is a GeoPackage written by ``carroyage delimit``."""
-    path = Path(path)
-    if path.suffix.lower() != ".gpkg" or not path.is_file():
-        return False
-    try:
-        names = {name for name, _ in pyogrio.list_layers(path)}
-    except Exception:  # not a GeoPackage after all: let the caller's reader say so
-        return False
-    return {*CORE_LAYERS, MANIFEST_LAYER} <= names
-
-
-def read_geography(path: str | Path) -> Geography:
-    """Read a GeoPackage written by :func:`write_geography` (every layer, and the manifest)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        names = [name for name, _ in pyogrio.list_layers(path)]
-    except Exception as exc:  # pyogrio raises DataSourceError for non-GeoPackage files
-        raise InputError(f"{path}: not a readable GeoPackage ({str(exc).splitlines()[0]})") from exc
-    missing = [name for name in (*CORE_LAYERS, MANIFEST_LAYER) if name not in names]
-    if missing:
-        raise InputError(f"{path}: missing layer(s) {', '.join(missing)}; expected a geography written by `carroyage delimit`")
-    try:
-        layers = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER}
-        table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
-        manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"])}
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: a layer cannot be read ({str(exc).splitlines()[0]}); expected a geography written by `carroyage delimit`") from exc
-    cells = layers.pop("cells")
-    bounds = cells.geometry.bounds
-    table = pd.DataFrame(cells.drop(columns="geometry")).assign(qpv=cells["qpv"].fillna(""), x=bounds["minx"], y=bounds["miny"])
-    qpv = layers.pop("qpv")
-    qpv["code"] = qpv["code"].fillna("")
-    grid = manifest["inputs"]["grid"]
-    geography = Geography(table, qpv, manifest, layers, resolution=int(grid["resolution_m"]), epsg=int(grid["epsg"]))
-    geography.__dict__["cells"] = cells  # already read: no need to rebuild the squares
-    return geography

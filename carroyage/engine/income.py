@@ -116,7 +116,7 @@ def equivalent_fraction(fraction: float, concept: str, model: IncomeModel) -> fl
     >>> equivalent_fraction(0.6, "declared", IncomeModel())
     0.6
     """
-    return fraction if concept == "declared" else float(fraction ** model.bridge_exponent)
+    return fraction if concept == "declared" else float(fraction**model.bridge_exponent)
 
 
 def cell_distributions(cells: CellTable, model: IncomeModel, national_median: float | None = None) -> CellModel:
@@ -242,7 +242,11 @@ def pooled_medians(
         excess = np.bincount(group, weights=weight * ndtr(z), minlength=groups) / safe_total - 0.5
         if np.abs(excess).max(initial=0.0) < 1e-10:
             break
-        slope = np.bincount(group, weights=weight * np.exp(-z * z / 2) / sigma, minlength=groups) / safe_total / np.sqrt(2 * np.pi)
+        slope = (
+            np.bincount(group, weights=weight * np.exp(-z * z / 2) / sigma, minlength=groups)
+            / safe_total
+            / np.sqrt(2 * np.pi)
+        )
         low = np.where(excess < 0, guess, low)
         high = np.where(excess >= 0, guess, high)
         with np.errstate(divide="ignore", invalid="ignore"):

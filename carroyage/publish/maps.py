@@ -8,10 +8,8 @@ such as ``<script>alert(1)</script>`` is shown, not run.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
 import branca
@@ -21,32 +19,24 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .delimit import Geography
-from .errors import OutputError
-
-LEAFLET_VERSION = "1.9.4"
-LEAFLET_CDN = f"https://cdn.jsdelivr.net/npm/leaflet@{LEAFLET_VERSION}/dist"
+from .. import labels
+from ..assets import LEAFLET_CDN, inline_leaflet
+from ..errors import OutputError
+from ..files import atomic_path
+from ..geography import Geography
+from ..labels import LAYERS, POPUPS
 
 STYLE = {
     "qpv": {"color": "#b2182b", "fillColor": "#d6604d", "weight": 2, "fillOpacity": 0.45},
-    "quartier_vecu": {"color": "#2166ac", "fillColor": "#92c5de", "weight": 1.5, "fillOpacity": 0.15, "dashArray": "6 4"},
+    "quartier_vecu": {
+        "color": "#2166ac",
+        "fillColor": "#92c5de",
+        "weight": 1.5,
+        "fillOpacity": 0.15,
+        "dashArray": "6 4",
+    },
     "veille_active": {"color": "#e08214", "fillColor": "#fdb863", "weight": 1.5, "fillOpacity": 0.35},
     "official": {"color": "#1b7837", "fillColor": "#1b7837", "weight": 2.5, "fillOpacity": 0.0, "dashArray": "2 6"},
-}
-LABELS = {
-    "qpv": "Quartiers prioritaires (calculés)",
-    "quartier_vecu": "Quartiers vécus",
-    "veille_active": "Veille active",
-    "cells": "Carreaux 200 m : part sous le seuil",
-    "official": "QPV officiels",
-}
-# (property, French label) shown in each layer's popup
-POPUPS = {
-    "qpv": [("code", "Code"), ("name", "Nom"), ("official", "QPV officiel recouvert"), ("population", "Habitants"), ("median_income", "Revenu médian (€/an)"), ("low_income_share", "Part sous le seuil"), ("estimated", "Chiffres")],
-    "quartier_vecu": [("code", "QPV"), ("distance_m", "Distance (m)"), ("facilities", "Équipements rejoints")],
-    "veille_active": [("reason", "Motif"), ("code", "Code"), ("name", "Nom"), ("population", "Habitants")],
-    "cells": [("idcar_200m", "Carreau"), ("population", "Habitants"), ("low_income_share", "Part sous le seuil")],
-    "official": [("code", "Code"), ("name", "Nom")],
 }
 STATIC_FORMATS = ("png", "pdf")
 
@@ -70,7 +60,9 @@ function (feature, layer) {
 """
 
 
-def interactive_map(geography: Geography, official: gpd.GeoDataFrame | None = None, title: str = "Géographie prioritaire") -> folium.Map:
+def interactive_map(
+    geography: Geography, official: gpd.GeoDataFrame | None = None, title: str = labels.MAP_TITLE
+) -> folium.Map:
     """A folium map of the geography, with French labels, legend, layer control and scale."""
     qpv = geography.qpv.to_crs(4326)
     west, south, east, north = qpv.total_bounds if len(qpv) else geography.cells.to_crs(4326).total_bounds
@@ -112,7 +104,7 @@ def _with_display_values(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame | Non
     shown["population"] = shown["population"].round(0).astype(int)
     shown["low_income_share"] = (shown["low_income_share"] * 100).round(1).astype(str) + " %"
     shown["median_income"] = shown["median_income"].round(0)
-    shown["estimated"] = np.where(shown["estimated"], "estimés", "exacts")
+    shown["estimated"] = np.where(shown["estimated"], labels.FIGURES[True], labels.FIGURES[False])
     return shown
 
 
@@ -120,20 +112,26 @@ def _most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> np.nd
     """For each quartier, the official QPV it overlaps most ("" when none)."""
     ours, theirs = qpv.to_crs(3035).geometry.to_numpy(), official.to_crs(3035).geometry.to_numpy()
     mine, other = shapely.STRtree(theirs).query(ours, predicate="intersects")
-    overlap = pd.DataFrame({"mine": mine, "other": other, "area": shapely.area(shapely.intersection(ours[mine], theirs[other]))})
+    overlap = pd.DataFrame(
+        {"mine": mine, "other": other, "area": shapely.area(shapely.intersection(ours[mine], theirs[other]))}
+    )
     best = overlap.loc[overlap.groupby("mine")["area"].idxmax()] if len(overlap) else overlap
     labels = np.full(len(qpv), "", dtype=object)
-    labels[best["mine"].to_numpy()] = (official["code"].to_numpy()[best["other"]] + " " + official["name"].to_numpy()[best["other"]])
+    labels[best["mine"].to_numpy()] = (
+        official["code"].to_numpy()[best["other"]] + " " + official["name"].to_numpy()[best["other"]]
+    )
     return labels
 
 
 def _official(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDataFrame:
-    from .layers import codes_and_names
+    from ..layers import codes_and_names
 
     near = official.to_crs(geography.cells.crs)
     near = near[near.intersects(geography.cells.union_all().envelope)]
     codes, names = codes_and_names(near, "O")
-    return gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs).to_crs(4326)
+    return gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs).to_crs(
+        4326
+    )
 
 
 def _layer(frame: gpd.GeoDataFrame, kind: str, show: bool = True) -> folium.GeoJson:
@@ -142,7 +140,7 @@ def _layer(frame: gpd.GeoDataFrame, kind: str, show: bool = True) -> folium.GeoJ
     style = STYLE[kind]
     return folium.GeoJson(
         frame[[*keep, "geometry"]],
-        name=LABELS[kind],
+        name=LAYERS[kind],
         show=show,
         style_function=lambda _feature, style=style: style,
         on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)),
@@ -162,9 +160,14 @@ def _cells_layer(geography: Geography) -> folium.GeoJson:
     fields = POPUPS["cells"]
     return folium.GeoJson(
         cells[["idcar_200m", "population", "low_income_share", "fill", "geometry"]],
-        name=LABELS["cells"],
+        name=LAYERS["cells"],
         show=False,
-        style_function=lambda feature: {"fillColor": feature["properties"]["fill"], "color": "#999", "weight": 0.3, "fillOpacity": 0.6},
+        style_function=lambda feature: {
+            "fillColor": feature["properties"]["fill"],
+            "color": "#999",
+            "weight": 0.3,
+            "fillOpacity": 0.6,
+        },
         on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)),
     )
 
@@ -172,19 +175,19 @@ def _cells_layer(geography: Geography) -> folium.GeoJson:
 def _legend(geography: Geography, with_official: bool, title: str) -> branca.element.Element:
     estimated = bool(len(geography.qpv) and geography.qpv["estimated"].any())
     rows = [
-        (STYLE["qpv"], LABELS["qpv"]),
-        *((STYLE[k], LABELS[k]) for k in ("quartier_vecu", "veille_active") if k in geography.layers),
-        *([(STYLE["official"], LABELS["official"])] if with_official else []),
+        (STYLE["qpv"], LAYERS["qpv"]),
+        *((STYLE[k], LAYERS[k]) for k in ("quartier_vecu", "veille_active") if k in geography.layers),
+        *([(STYLE["official"], LAYERS["official"])] if with_official else []),
     ]
     items = "".join(
         f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;vertical-align:middle;'
-        f'background:{s["fillColor"] if s["fillOpacity"] else "transparent"};opacity:0.9;'
+        f"background:{s['fillColor'] if s['fillOpacity'] else 'transparent'};opacity:0.9;"
         f'border:2px {"dashed" if "dashArray" in s else "solid"} {s["color"]}"></span>{_escape(label)}</div>'
         for s, label in rows
     )
     threshold = (geography.manifest.get("threshold") or {}).get("value")
-    note = f"Seuil de revenu : {threshold:,.0f} €/an".replace(",", " ") if threshold else ""
-    note += "<br>Chiffres estimés à partir du carroyage public" if estimated else ""
+    note = labels.THRESHOLD_NOTE.format(value=f"{threshold:,.0f}".replace(",", " ")) if threshold else ""
+    note += f"<br>{labels.ESTIMATED_NOTE}" if estimated else ""
     return branca.element.Element(
         '<div id="carroyage-legende" style="position:fixed;bottom:28px;right:10px;z-index:1000;background:white;'
         'padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px sans-serif;max-width:280px">'
@@ -210,8 +213,6 @@ def _escape(text: str) -> str:
 
 def save_map(fmap: folium.Map, path: str | Path, self_contained: bool = False) -> Path:
     """Write the map as one HTML file; ``self_contained`` inlines Leaflet (no CDN at all)."""
-    from .output import atomic_path
-
     page = fmap.get_root().render().replace("<html>", '<html lang="fr">', 1)
     page = _stable_ids(page)
     if self_contained:
@@ -235,31 +236,9 @@ def _stable_ids(page: str) -> str:
     return re.sub(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])", number, page)
 
 
-def leaflet_assets() -> tuple[str, str]:
-    """The shipped Leaflet JavaScript and CSS, the CSS's images turned into data URIs."""
-    folder = resources.files("carroyage") / "assets" / "leaflet"
-    script = (folder / "leaflet.js").read_text(encoding="utf-8")
-    css = (folder / "leaflet.css").read_text(encoding="utf-8")
-
-    def data_uri(match: re.Match) -> str:
-        image = (folder / "images" / match.group(1)).read_bytes()
-        return f"url(data:image/png;base64,{base64.b64encode(image).decode('ascii')})"
-
-    return script, re.sub(r"url\(images/([\w-]+\.png)\)", data_uri, css)
-
-
-def inline_leaflet(page: str) -> str:
-    """Replace the Leaflet CDN tags of a page by the shipped copy, inline."""
-    script, css = leaflet_assets()
-    script_tag = re.compile(r'<script src="[^"]*leaflet(?:@[\d.]+)?/dist/leaflet\.js"></script>')
-    css_tag = re.compile(r'<link rel="stylesheet" href="[^"]*leaflet(?:@[\d.]+)?/dist/leaflet\.css"\s*/?>')
-    if not script_tag.search(page) or not css_tag.search(page):
-        raise ValueError("no Leaflet tags to inline: the page template changed")
-    page = script_tag.sub(lambda _: f"<script>{script}</script>", page, count=1)
-    return css_tag.sub(lambda _: f"<style>{css}</style>", page, count=1)
-
-
-def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFrame | None = None, title: str = "Géographie prioritaire") -> Path:
+def static_map(
+    geography: Geography, path: str | Path, official: gpd.GeoDataFrame | None = None, title: str = labels.MAP_TITLE
+) -> Path:
     """A static map for reports (PNG or PDF, from the file name), with French labels.
 
     Cells shaded by their low-income share, quartiers vécus, veille active, quartiers with their
@@ -272,44 +251,72 @@ def static_map(geography: Geography, path: str | Path, official: gpd.GeoDataFram
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    from .output import atomic_path
-
     path = Path(path)
     kind = static_format(path)
     cells = geography.cells[geography.cells["population"] > 0]
     west, south, east, north = cells.total_bounds
     # a figure shaped like the area, so the saved image has no empty band beside or below the map
     figure, axes = plt.subplots(figsize=(10, float(np.clip(9 * (north - south) / max(east - west, 1), 4, 14))))
-    cells.plot(ax=axes, column="low_income_share", cmap="YlOrRd", vmin=0, vmax=1, alpha=0.35, linewidth=0, legend=True,
-               legend_kwds={"label": "Part des habitants sous le seuil", "shrink": 0.6})
+    cells.plot(
+        ax=axes,
+        column="low_income_share",
+        cmap="YlOrRd",
+        vmin=0,
+        vmax=1,
+        alpha=0.35,
+        linewidth=0,
+        legend=True,
+        legend_kwds={"label": "Part des habitants sous le seuil", "shrink": 0.6},
+    )
     handles = []
     for name in ("quartier_vecu", "veille_active"):
         layer = geography.layers.get(name)
         if layer is not None and len(layer):
             style = STYLE[name]
-            layer.plot(ax=axes, facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.5, linewidth=1,
-                       linestyle="--" if "dashArray" in style else "-")
-            handles.append(Patch(facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.5, label=LABELS[name]))
+            layer.plot(
+                ax=axes,
+                facecolor=style["fillColor"],
+                edgecolor=style["color"],
+                alpha=0.5,
+                linewidth=1,
+                linestyle="--" if "dashArray" in style else "-",
+            )
+            handles.append(Patch(facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.5, label=LAYERS[name]))
     style = STYLE["qpv"]
     geography.qpv.plot(ax=axes, facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, linewidth=1.5)
-    handles.insert(0, Patch(facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, label=LABELS["qpv"]))
-    for code, point in zip(geography.qpv["code"], geography.qpv.geometry.representative_point()):
+    handles.insert(0, Patch(facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, label=LAYERS["qpv"]))
+    for code, point in zip(geography.qpv["code"], geography.qpv.geometry.representative_point(), strict=True):
         axes.annotate(code, (point.x, point.y), ha="center", fontsize=9, weight="bold")
     if official is not None:
         near = _official(official, geography).to_crs(geography.cells.crs)
         near.boundary.plot(ax=axes, color=STYLE["official"]["color"], linewidth=1.5, linestyle=":")
-        handles.append(Line2D([], [], color=STYLE["official"]["color"], linestyle=":", label=LABELS["official"]))
+        handles.append(Line2D([], [], color=STYLE["official"]["color"], linestyle=":", label=LAYERS["official"]))
     _scale_and_north(axes)
     axes.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
     axes.set_title(title, fontsize=13)
     axes.set_axis_off()
-    sources = "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
-    sources += "Chiffres estimés." if len(geography.qpv) and geography.qpv["estimated"].any() else ""
-    axes.annotate(sources, (0, 0), xycoords="axes fraction", xytext=(0, -4), textcoords="offset points", va="top", fontsize=8, color="#444")
+    sources = labels.SOURCES
+    sources += labels.ESTIMATED_SHORT if len(geography.qpv) and geography.qpv["estimated"].any() else ""
+    axes.annotate(
+        sources,
+        (0, 0),
+        xycoords="axes fraction",
+        xytext=(0, -4),
+        textcoords="offset points",
+        va="top",
+        fontsize=8,
+        color="#444",
+    )
     made = json.dumps(geography.manifest, ensure_ascii=False, sort_keys=True, default=str)
     try:
         with atomic_path(path) as temporary:
-            figure.savefig(temporary, dpi=150, bbox_inches="tight", format=kind, metadata={"Description" if kind == "png" else "Subject": made})
+            figure.savefig(
+                temporary,
+                dpi=150,
+                bbox_inches="tight",
+                format=kind,
+                metadata={"Description" if kind == "png" else "Subject": made},
+            )
     finally:
         plt.close(figure)
     return path
@@ -330,5 +337,12 @@ def _scale_and_north(axes) -> None:
     axes.plot([x, x + 1000], [y, y], color="black", linewidth=3)
     axes.annotate("1 km", (x + 500, y), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
     nx, ny = east - 0.05 * (east - west), north - 0.1 * (north - south)
-    axes.annotate("N", xy=(nx, ny + 0.05 * (north - south)), xytext=(nx, ny), ha="center", fontsize=11, weight="bold",
-                  arrowprops={"arrowstyle": "-|>", "color": "black"})
+    axes.annotate(
+        "N",
+        xy=(nx, ny + 0.05 * (north - south)),
+        xytext=(nx, ny),
+        ha="center",
+        fontsize=11,
+        weight="bold",
+        arrowprops={"arrowstyle": "-|>", "color": "black"},
+    )

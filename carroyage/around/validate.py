@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError
-from .layers import cell_overlaps
+from ..errors import InputError
+from ..layers import cell_overlaps
 
 
 @dataclass(frozen=True)

@@ -25,16 +25,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
-from .address import normalise, parse
-from .errors import CarroyageError, InputError
+from ..errors import GeocodingError, InputError
+from .normalise import normalise, parse
 
 BAN_COLUMNS = ("id", "numero", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune", "lon", "lat")
 INDEX_VERSION = "1"
 EXACT, OTHER_NUMBER, STREET_ONLY = 1.0, 0.8, 0.6  # score factors by how the house number was found
-
-
-class GeocodingError(CarroyageError, RuntimeError):
-    """The geocoder could not be used (unreachable server, unreadable index)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +60,11 @@ class BanGeocoder:
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such file (BAN addresses)")
-        self.cache_dir = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carroyage"
+        self.cache_dir = (
+            Path(cache_dir)
+            if cache_dir
+            else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carroyage"
+        )
         self.addresses = self._load_index()
         streets = self.addresses.drop_duplicates("street").sort_values("street")
         self.street_names = streets["street_norm"].tolist()
@@ -110,12 +110,15 @@ class BanGeocoder:
                 parse_options=pacsv.ParseOptions(delimiter=";"),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=list(BAN_COLUMNS),
-                    column_types={c: pa.string() for c in ("id", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune")},
+                    column_types={
+                        c: pa.string() for c in ("id", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune")
+                    },
                 ),
             )
         except (pa.ArrowInvalid, KeyError) as exc:
             raise InputError(
-                f"{self.path}: not a BAN addresses file ({str(exc).splitlines()[0]}); expected semicolon-separated columns {', '.join(BAN_COLUMNS)}"
+                f"{self.path}: not a BAN addresses file ({str(exc).splitlines()[0]}); "
+                f"expected semicolon-separated columns {', '.join(BAN_COLUMNS)}"
             ) from exc
         numero = pc.cast(table["numero"], pa.int64())
         street_key = pc.binary_join_element_wise(table["nom_voie"], table["code_postal"], table["code_insee"], "|")
@@ -172,7 +175,7 @@ class BanGeocoder:
 
     @cached_property
     def _by_street(self) -> dict[int, pd.DataFrame]:
-        return {street: rows for street, rows in self.addresses.groupby("street", sort=False)}
+        return dict(iter(self.addresses.groupby("street", sort=False)))  # pandas 3: GroupBy.keys is no method
 
     def _house(self, street: int, number: int | None, repetition: str, similarity: float) -> Match:
         rows = self._by_street[street]
@@ -186,7 +189,9 @@ class BanGeocoder:
             return _match(nearest, similarity * OTHER_NUMBER, "housenumber")
         first = rows.iloc[0]
         label = f"{first['nom_voie']} {first['code_postal']} {first['nom_commune']}"
-        return Match(float(rows["lon"].mean()), float(rows["lat"].mean()), label, round(similarity * STREET_ONLY, 3), "street")
+        return Match(
+            float(rows["lon"].mean()), float(rows["lat"].mean()), label, round(similarity * STREET_ONLY, 3), "street"
+        )
 
 
 def _match(row: pd.Series, score: float, kind: str) -> Match:
@@ -225,7 +230,14 @@ class AddokGeocoder:
         feature = features[0]
         lon, lat = feature["geometry"]["coordinates"]
         props = feature["properties"]
-        return Match(float(lon), float(lat), props.get("label", ""), round(float(props.get("score", 0.0)), 3), props.get("type", ""), str(props.get("id", "")))
+        return Match(
+            float(lon),
+            float(lat),
+            props.get("label", ""),
+            round(float(props.get("score", 0.0)), 3),
+            props.get("type", ""),
+            str(props.get("id", "")),
+        )
 
 
 def ban_to_addok(path: str | Path, target: str | Path) -> Path:
@@ -239,7 +251,7 @@ def ban_to_addok(path: str | Path, target: str | Path) -> Path:
         first = rows.iloc[0]
         numbers = {
             f"{n}{' ' + r if r else ''}": {"lat": la, "lon": lo, "id": i}
-            for n, r, la, lo, i in zip(rows["numero"], rows["rep"], rows["lat"], rows["lon"], rows["id"])
+            for n, r, la, lo, i in zip(rows["numero"], rows["rep"], rows["lat"], rows["lon"], rows["id"], strict=True)
         }
         lines.append(
             json.dumps(

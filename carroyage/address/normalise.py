@@ -15,14 +15,53 @@ import pyarrow.compute as pc
 
 # abbreviations of the "type de voie" and a few common words (La Poste / AFNOR usage)
 ABBREVIATIONS = {
-    "all": "allee", "av": "avenue", "ave": "avenue", "bd": "boulevard", "bld": "boulevard", "blvd": "boulevard",
-    "bvd": "boulevard", "ch": "chemin", "che": "chemin", "chem": "chemin", "crs": "cours", "fg": "faubourg",
-    "fbg": "faubourg", "imp": "impasse", "lot": "lotissement", "pl": "place", "pass": "passage", "prom": "promenade",
-    "qu": "quai", "qua": "quai", "r": "rue", "res": "residence", "rte": "route", "sq": "square", "st": "saint",
-    "ste": "sainte", "sts": "saints", "vla": "villa", "zac": "zac", "za": "za", "gal": "general", "mal": "marechal",
-    "pdt": "president", "dr": "docteur", "cdt": "commandant", "cpt": "capitaine", "lt": "lieutenant",
+    "all": "allee",
+    "av": "avenue",
+    "ave": "avenue",
+    "bd": "boulevard",
+    "bld": "boulevard",
+    "blvd": "boulevard",
+    "bvd": "boulevard",
+    "ch": "chemin",
+    "che": "chemin",
+    "chem": "chemin",
+    "crs": "cours",
+    "fg": "faubourg",
+    "fbg": "faubourg",
+    "imp": "impasse",
+    "lot": "lotissement",
+    "pl": "place",
+    "pass": "passage",
+    "prom": "promenade",
+    "qu": "quai",
+    "qua": "quai",
+    "r": "rue",
+    "res": "residence",
+    "rte": "route",
+    "sq": "square",
+    "st": "saint",
+    "ste": "sainte",
+    "sts": "saints",
+    "vla": "villa",
+    "zac": "zac",
+    "za": "za",
+    "gal": "general",
+    "mal": "marechal",
+    "pdt": "president",
+    "dr": "docteur",
+    "cdt": "commandant",
+    "cpt": "capitaine",
+    "lt": "lieutenant",
 }
-REPETITIONS = {"b": "bis", "bis": "bis", "t": "ter", "ter": "ter", "q": "quater", "quater": "quater", "quinquies": "quinquies"}
+REPETITIONS = {
+    "b": "bis",
+    "bis": "bis",
+    "t": "ter",
+    "ter": "ter",
+    "q": "quater",
+    "quater": "quater",
+    "quinquies": "quinquies",
+}
 _HOUSE = re.compile(r"^\s*(\d{1,5})\s*(bis|ter|quater|quinquies|[a-z])?\b\s*,?\s*(.*)$")
 _POSTCODE = re.compile(r"\b(\d{5})\b")
 
@@ -76,7 +115,11 @@ def parse(address: str, communes: set[str] | frozenset[str] = frozenset()) -> Pa
     number, repetition = None, ""
     house = _HOUSE.match(head_text)
     if house and house.group(3):
-        number, repetition, head_text = int(house.group(1)), REPETITIONS.get(house.group(2) or "", house.group(2) or ""), house.group(3)
+        number, repetition, head_text = (
+            int(house.group(1)),
+            REPETITIONS.get(house.group(2) or "", house.group(2) or ""),
+            house.group(3),
+        )
     if not city and communes:
         words = head_text.split()
         for cut in range(1, len(words)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from .errors import RuleError
+from ..errors import RuleError
 
 CONTIGUITIES = ("rook", "queen")
 
@@ -83,19 +83,25 @@ class Rule:
         checks = [
             (0 < self.threshold_fraction < 1, "threshold_fraction must lie in (0, 1)"),
             (0 <= self.national_weight <= 1, "national_weight must lie in [0, 1]"),
-            (0 <= self.large_agglomeration_national_weight <= 1, "large_agglomeration_national_weight must lie in [0, 1]"),
+            (
+                0 <= self.large_agglomeration_national_weight <= 1,
+                "large_agglomeration_national_weight must lie in [0, 1]",
+            ),
             (0 < self.low_income_share < 1, "low_income_share must lie in (0, 1)"),
             (self.min_population >= 0, "min_population must be ≥ 0"),
             (self.round_up_to >= 0, "round_up_to must be ≥ 0"),
             (self.gap_fill_cells >= 0, "gap_fill_cells must be ≥ 0"),
             (self.min_agglomeration_population >= 0, "min_agglomeration_population must be ≥ 0"),
-            (self.contiguity in CONTIGUITIES, f"contiguity must be one of {', '.join(CONTIGUITIES)}, got {self.contiguity!r}"),
+            (
+                self.contiguity in CONTIGUITIES,
+                f"contiguity must be one of {', '.join(CONTIGUITIES)}, got {self.contiguity!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
                 raise RuleError(f"rule {self.name}: {message}")
 
-    def with_params(self, **changes: object) -> "Rule":
+    def with_params(self, **changes: object) -> Rule:
         """A copy with some parameters changed (``None`` values are ignored)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         unknown = set(changes) - {f.name for f in fields(self)}

@@ -10,8 +10,7 @@ them are below the threshold, pooled over the cluster.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -19,52 +18,25 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from .errors import InputError
+from ..errors import InputError
+from ..geography import Geography
+from ..manifest import build_manifest
 from .clusters import Clusters, cluster_cells, cluster_polygons
 from .grid import Grid
-from .income import CellIncome, CellModel, IncomeModel, cell_distributions, cell_income, equivalent_fraction, pooled_medians
-from .manifest import build_manifest
+from .income import (
+    CellIncome,
+    CellModel,
+    IncomeModel,
+    cell_distributions,
+    cell_income,
+    equivalent_fraction,
+    pooled_medians,
+)
 from .readers import CellTable
 from .rules import Rule, Threshold, get_rule
 
 Progress = Callable[[str], None]
 CODE_PREFIX = "QC"
-
-
-@dataclass
-class Geography:
-    """A delimited priority geography.
-
-    Attributes
-    ----------
-    cell_table : pandas.DataFrame
-        One row per input cell: ``idcar_200m``, ``population``, ``low_income_share``,
-        ``median_income``, ``flagged`` (candidate), ``cluster`` (0: none), ``qpv`` (code or empty),
-        and the lower-left corner ``x``, ``y``.
-    qpv : geopandas.GeoDataFrame
-        One row per quartier: ``code``, ``population``, ``median_income``, ``low_income_share``,
-        ``cells``, ``area_ha``, ``estimated``, polygon in EPSG:3035.
-    manifest : dict
-        How it was made: rule version and parameters, threshold, inputs and their hashes, versions.
-    layers : dict
-        Further layers (``quartier_vecu``, ``veille_active``...) added by later stages.
-    resolution, epsg : int
-        Cell size and CRS of the grid.
-    """
-
-    cell_table: pd.DataFrame
-    qpv: gpd.GeoDataFrame
-    manifest: dict[str, object]
-    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-    resolution: int = 200
-    epsg: int = 3035
-
-    @cached_property
-    def cells(self) -> gpd.GeoDataFrame:
-        """The cells as a GeoDataFrame of squares (built on first use: millions of polygons)."""
-        x, y = self.cell_table["x"].to_numpy(), self.cell_table["y"].to_numpy()
-        squares = shapely.box(x, y, x + self.resolution, y + self.resolution)
-        return gpd.GeoDataFrame(self.cell_table.drop(columns=["x", "y"]), geometry=squares, crs=f"EPSG:{self.epsg}")
 
 
 @dataclass(frozen=True)
@@ -135,13 +107,19 @@ def apply_rule(prepared: Prepared, rule: Rule) -> Outcome:
     threshold = None
     if prepared.agglomeration_median is not None:  # None: population_low counted against the user's threshold
         fraction = equivalent_fraction(rule.threshold_fraction, prepared.cells.income_concept, prepared.model)
-        threshold = rule.threshold(prepared.agglomeration_median, prepared.agglomeration_population, prepared.national_median, fraction)
+        threshold = rule.threshold(
+            prepared.agglomeration_median, prepared.agglomeration_population, prepared.national_median, fraction
+        )
     income = cell_income(prepared.cells, prepared.fitted, threshold.value if threshold else None)
     flagged = income.low_share > rule.low_income_share
     clusters = cluster_cells(prepared.grid, flagged, rule.contiguity, rule.gap_fill_cells)
     figures = cluster_figures(clusters, income)
     eligible = prepared.agglomeration_population >= rule.min_agglomeration_population
-    figures["kept"] = eligible & (figures["population"] >= rule.min_population) & (figures["low_income_share"] > rule.low_income_share)
+    figures["kept"] = (
+        eligible
+        & (figures["population"] >= rule.min_population)
+        & (figures["low_income_share"] > rule.low_income_share)
+    )
     return Outcome(rule, threshold, income, flagged, clusters, figures, bool(eligible))
 
 
@@ -240,7 +218,9 @@ def cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(population > 0, low / population, 0.0)
     median = pooled_medians(income.mu, income.sigma, income.population, np.where(label > 0, label, -1), n)
-    return pd.DataFrame({"population": population, "low_income_share": share, "median_income": median, "cells": cells}).iloc[1:]
+    return pd.DataFrame(
+        {"population": population, "low_income_share": share, "median_income": median, "cells": cells}
+    ).iloc[1:]
 
 
 def _codes(keep: pd.Series) -> pd.Series:
@@ -251,7 +231,9 @@ def _codes(keep: pd.Series) -> pd.Series:
     return codes
 
 
-def _quartier_layer(grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes: pd.Series, estimated: bool) -> gpd.GeoDataFrame:
+def _quartier_layer(
+    grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes: pd.Series, estimated: bool
+) -> gpd.GeoDataFrame:
     kept_labels = figures.index[figures["kept"]].to_numpy()
     geometry = cluster_polygons(grid, clusters, kept_labels)
     chosen = figures.loc[kept_labels]
@@ -269,7 +251,9 @@ def _quartier_layer(grid: Grid, clusters: Clusters, figures: pd.DataFrame, codes
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=f"EPSG:{grid.epsg}")
 
 
-def _cell_table(cells: CellTable, income: CellIncome, flagged: np.ndarray, clusters: Clusters, codes: pd.Series) -> pd.DataFrame:
+def _cell_table(
+    cells: CellTable, income: CellIncome, flagged: np.ndarray, clusters: Clusters, codes: pd.Series
+) -> pd.DataFrame:
     label = clusters.of_cell
     code_of_label = pa.array(["", *codes.to_list()], type=pa.string())
     return pd.DataFrame(

@@ -21,12 +21,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .errors import InputError
+from .. import labels
+from ..errors import InputError
+from ..files import atomic_path, parse_decimals, sniff_delimiter
+from ..settings import CSV_CHUNK_ROWS, MIN_SCORE, TOLERANCE_M
 from .geocode import Match
 from .lookup import ZoneSet
-from .output import atomic_path
 
-ANSWER_COLUMNS = ["status", "zone_type", "zone_code", "zone_name", "distance_m", "geocode_label", "geocode_score", "reason"]
+ANSWER_COLUMNS = [
+    "status",
+    "zone_type",
+    "zone_code",
+    "zone_name",
+    "distance_m",
+    "geocode_label",
+    "geocode_score",
+    "reason",
+]
 LON_NAMES, LAT_NAMES = ("lon", "longitude", "lng"), ("lat", "latitude")
 ADDRESS_NAMES = ("adresse", "address", "adresse_complete")
 
@@ -40,7 +51,13 @@ class Columns:
     address: list[int]
 
 
-def find_columns(header: list[str], source: str, address_cols: list[str] | None = None, lon_col: str | None = None, lat_col: str | None = None) -> Columns:
+def find_columns(
+    header: list[str],
+    source: str,
+    address_cols: list[str] | None = None,
+    lon_col: str | None = None,
+    lat_col: str | None = None,
+) -> Columns:
     """Locate the coordinate or address columns (case-insensitive), or say what was expected."""
     lower = {name.strip().lower(): i for i, name in enumerate(header)}
 
@@ -60,7 +77,9 @@ def find_columns(header: list[str], source: str, address_cols: list[str] | None 
     else:
         address = [lower[n] for n in ADDRESS_NAMES if n in lower][:1]
     if (lon is None) != (lat is None):
-        raise InputError(f"{source}: found only one of the longitude/latitude columns; expected both (lon/lat or longitude/latitude)")
+        raise InputError(
+            f"{source}: found only one of the longitude/latitude columns; expected both (lon/lat or longitude/latitude)"
+        )
     if lon is None and not address:
         raise InputError(
             f"{source}: no coordinates and no address; expected columns lon/lat (or longitude/latitude), "
@@ -78,9 +97,9 @@ def locate_csv(
     address_cols: list[str] | None = None,
     lon_col: str | None = None,
     lat_col: str | None = None,
-    tolerance: float = 20.0,
-    min_score: float = 0.5,
-    chunk_rows: int = 50_000,
+    tolerance: float = TOLERANCE_M,
+    min_score: float = MIN_SCORE,
+    chunk_rows: int = CSV_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
 ) -> Counter:
     """Annotate every row of a UTF-8 CSV file with its zone; return the count of each status.
@@ -131,7 +150,15 @@ def locate_csv(
                     done += chunk.rows
                     if progress:
                         progress(done)
-            _write_manifest(source, target, zones, counts, tolerance=tolerance, min_score=min_score, geocoder=type(geocoder).__name__ if geocoder else None)
+            _write_manifest(
+                source,
+                target,
+                zones,
+                counts,
+                tolerance=tolerance,
+                min_score=min_score,
+                geocoder=type(geocoder).__name__ if geocoder else None,
+            )
             return counts
         except _Malformed:
             continue  # read again, row by row
@@ -140,11 +167,14 @@ def locate_csv(
 
 def _write_manifest(source: Path, target: Path, zones: ZoneSet, counts: Counter, **settings: object) -> None:
     """``TARGET.manifest.json`` beside the annotated file: a CSV has no room for it."""
-    from .manifest import build_manifest, file_record
+    from ..manifest import build_manifest, file_record
 
     sources = sorted(set(zones.table["source"]))
     record = build_manifest(
-        stage="locate-csv", inputs={"file": file_record(source), "zones": [file_record(s) for s in sources]}, counts=dict(counts), **settings
+        stage="locate-csv",
+        inputs={"file": file_record(source), "zones": [file_record(s) for s in sources]},
+        counts=dict(counts),
+        **settings,
     )
     with atomic_path(target.with_name(target.name + ".manifest.json")) as temporary:
         temporary.write_text(json.dumps(record, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
@@ -163,7 +193,7 @@ def _header(source: Path) -> tuple[list[str], str]:
         raise InputError(f"{source}: line 1 is not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc
     if not line.strip():
         raise InputError(f"{source}: the file is empty; expected a header line")
-    delimiter = max(";,\t|", key=line.count) if any(c in line for c in ";,\t|") else ","
+    delimiter = sniff_delimiter(line)
     return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter)), delimiter
 
 
@@ -197,11 +227,13 @@ class _ArrowChunk:
 
     def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
         table = pa.Table.from_batches([self.batch])
-        for name, column in zip(names, answers.columns):
+        for name, column in zip(names, answers.columns, strict=True):
             table = table.append_column(name, column)
         # Arrow quotes every string when asked to quote "as needed"; quote only if some value must be
         needs_quotes = any(
-            pc.any(pc.match_substring(column, char)).as_py() for column in table.columns for char in (delimiter, '"', "\n", "\r")
+            pc.any(pc.match_substring(column, char)).as_py()
+            for column in table.columns
+            for char in (delimiter, '"', "\n", "\r")
         )
         style = "needed" if needs_quotes else "none"
         pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style=style))
@@ -223,12 +255,13 @@ class _PythonChunk:
         return pa.array([row[index] if len(row) == self.width else "" for row in self.lines], type=pa.string())
 
     def malformed_reasons(self, rows: np.ndarray) -> list[str]:
-        return [f"ligne mal formée : {len(self.lines[i])} champs au lieu de {self.width}" for i in np.flatnonzero(rows)]
+        return [labels.MALFORMED_LINE.format(fields=len(self.lines[i]), width=self.width) for i in np.flatnonzero(rows)]
 
     def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
         text = io.StringIO()
         writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
-        writer.writerows([*row, *extra] for row, extra in zip(self.lines, zip(*answers.to_pydict().values())))
+        extras = zip(*answers.to_pydict().values(), strict=True)
+        writer.writerows([*row, *extra] for row, extra in zip(self.lines, extras, strict=True))
         out.write(text.getvalue().encode("utf-8"))
 
 
@@ -240,7 +273,9 @@ def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: i
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 22, encoding="utf8"),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),  # a malformed row raises ArrowInvalid
             convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
         for batch in reader:
@@ -270,9 +305,7 @@ def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: 
             yield _PythonChunk(lines, len(header))
 
 
-BAD_POSITION = "lon/lat invalides : degrés décimaux WGS84 attendus"
 STATUSES = np.array(sorted(["in", "out", "uncertain", "invalid"]))
-NUMBER = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
 
 
 @dataclass
@@ -299,7 +332,7 @@ class _Answerer:
         if self.columns.lon is not None:
             lon, lat, bad = _coordinates(chunk.column(self.columns.lon), chunk.column(self.columns.lat))
             bad &= well_formed
-            reason[bad] = BAD_POSITION
+            reason[bad] = labels.BAD_POSITION
         if self.columns.address:
             todo = well_formed & ~np.isfinite(lon)
             texts = [chunk.column(c).to_pylist() for c in self.columns.address]
@@ -309,25 +342,35 @@ class _Answerer:
         status[reason != ""] = "invalid"
         weak = (status != "invalid") & (score < self.min_score)
         status[weak] = "uncertain"
-        reason[weak] = [f"géocodage incertain (score {s:.2f})" for s in score[weak]]
+        reason[weak] = [labels.WEAK_GEOCODING.format(score=s) for s in score[weak]]
         zone, distance = located.main_zone()
         picked = pa.array(zone, mask=zone < 0)
         table = self.zones.table
         text = {
-            "status": pa.DictionaryArray.from_arrays(pa.array(np.searchsorted(STATUSES, status)), STATUSES).cast(pa.string()),
-            **{f"zone_{c}": pc.fill_null(pa.array(table[c].tolist(), pa.string()).take(picked), "") for c in ("type", "code", "name")},
+            "status": pa.DictionaryArray.from_arrays(pa.array(np.searchsorted(STATUSES, status)), STATUSES).cast(
+                pa.string()
+            ),
+            **{
+                f"zone_{c}": pc.fill_null(pa.array(table[c].tolist(), pa.string()).take(picked), "")
+                for c in ("type", "code", "name")
+            },
             "distance_m": _decimal_text(distance, 1),
             "geocode_label": label,
             "geocode_score": _decimal_text(score, 3),
             "reason": reason,
         }
-        return pa.table({name: pa.array(values, type=pa.string()) if isinstance(values, np.ndarray) else values for name, values in text.items()})
+        return pa.table(
+            {
+                name: pa.array(values, type=pa.string()) if isinstance(values, np.ndarray) else values
+                for name, values in text.items()
+            }
+        )
 
     def _geocode(self, texts, todo, lon, lat, label, score, reason) -> None:
         for i in np.flatnonzero(todo):  # one geocoder call per distinct address (cached)
             text = " ".join(part[i].strip() for part in texts if part[i] and part[i].strip())
             if not text:
-                reason[i] = "ni position valide ni adresse" if reason[i] else "adresse vide"
+                reason[i] = labels.NO_POSITION_NOR_ADDRESS if reason[i] else labels.EMPTY_ADDRESS
                 continue
             if text not in self.cache:
                 if len(self.cache) >= 200_000:
@@ -335,21 +378,14 @@ class _Answerer:
                 self.cache[text] = self.geocoder.geocode(text)
             match = self.cache[text]
             if match is None:
-                reason[i] = "adresse introuvable"
+                reason[i] = labels.ADDRESS_NOT_FOUND
                 continue
             lon[i], lat[i], label[i], score[i], reason[i] = match.lon, match.lat, match.label, match.score, ""
 
 
 def _coordinates(lon_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decimal degrees (a decimal comma is accepted); ``bad`` marks what is not a valid position."""
-    values = []
-    for text in (lon_text, lat_text):
-        try:  # the usual file: every value a plain number
-            number = pc.cast(text, pa.float64())
-        except pa.ArrowInvalid:
-            valid = pc.match_substring_regex(text, NUMBER)
-            number = pc.cast(pc.if_else(valid, pc.replace_substring(pc.utf8_trim_whitespace(text), ",", "."), "nan"), pa.float64())
-        values.append(number.to_numpy(zero_copy_only=False).copy())
+    values = [parse_decimals(text) for text in (lon_text, lat_text)]
     lon, lat = values
     bad = ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     lon[bad], lat[bad] = np.nan, np.nan

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from shapely import box
 
+from ..errors import InputError
 from .delimit import Prepared, apply_rule
-from .errors import InputError
 from .rules import Rule
 
 
@@ -37,7 +37,9 @@ def parse_range(text: str, what: str) -> list[float]:
             return [round(start + i * step, 10) for i in range(count)]
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise InputError(f"{what} {text!r}: expected start:stop:step (e.g. 0.55:0.65:0.01) or a comma-separated list") from None
+        raise InputError(
+            f"{what} {text!r}: expected start:stop:step (e.g. 0.55:0.65:0.01) or a comma-separated list"
+        ) from None
 
 
 def sensitivity(
@@ -62,7 +64,9 @@ def sensitivity(
     population = prepared.cells.frame["population"].to_numpy()
     combinations = list(itertools.product(fractions, contiguities, min_populations))
     for fraction, contiguity, min_population in combinations:  # one loop step per run, each vectorised
-        variant = rule.with_params(threshold_fraction=fraction, contiguity=contiguity, min_population=int(min_population))
+        variant = rule.with_params(
+            threshold_fraction=fraction, contiguity=contiguity, min_population=int(min_population)
+        )
         outcome = apply_rule(prepared, variant)
         in_quartier = outcome.in_quartier()
         inside += in_quartier

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import GridIdError
+from ..errors import GridIdError
 
 ID_PATTERN = r"^CRS(?P<epsg>\d{4,5})RES(?P<res>\d+)mN(?P<y>\d+)E(?P<x>\d+)$"
 ID_TEMPLATE = "CRS{epsg}RES{res}mN{y}E{x}"
@@ -100,7 +100,9 @@ def _parse_same_shape(arr: pa.Array) -> ParsedIds | None:
         return None
     offset_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     _, offset_buffer, data_buffer = arr.buffers()
-    offsets = np.frombuffer(offset_buffer, dtype=offset_type, count=len(arr) + 1, offset=arr.offset * np.dtype(offset_type).itemsize)
+    offsets = np.frombuffer(
+        offset_buffer, dtype=offset_type, count=len(arr) + 1, offset=arr.offset * np.dtype(offset_type).itemsize
+    )
     length = int(offsets[1] - offsets[0])
     if length == 0 or offsets[-1] - offsets[0] != length * len(arr) or (np.diff(offsets) != length).any():
         return None
@@ -153,7 +155,9 @@ def format_ids(x: np.ndarray, y: np.ndarray, resolution: int = 200, epsg: int = 
     return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
 
 
-_SQUARE_HEADER = np.frombuffer(b"\x01" + (3).to_bytes(4, "little") + (1).to_bytes(4, "little") + (5).to_bytes(4, "little"), np.uint8)
+_SQUARE_HEADER = np.frombuffer(
+    b"\x01" + (3).to_bytes(4, "little") + (1).to_bytes(4, "little") + (5).to_bytes(4, "little"), np.uint8
+)
 
 
 def square_wkb(x: np.ndarray, y: np.ndarray, size: float) -> pa.Array:
@@ -186,7 +190,7 @@ class Grid:
     col: np.ndarray
 
     @classmethod
-    def around(cls, x: np.ndarray, y: np.ndarray, resolution: int, epsg: int = 3035, pad: int = 1) -> "Grid":
+    def around(cls, x: np.ndarray, y: np.ndarray, resolution: int, epsg: int = 3035, pad: int = 1) -> Grid:
         """Frame the cells with lower-left corners ``x, y``, with ``pad`` empty cells on every side."""
         west = int(x.min()) - pad * resolution
         north = int(y.max()) + (1 + pad) * resolution
@@ -202,7 +206,12 @@ class Grid:
         order also means that no cell appears twice.
         """
         height, width = self.shape
-        along = (self.row * width + self.col, self.row * width - self.col, self.col * height + self.row, self.col * height - self.row)
+        along = (
+            self.row * width + self.col,
+            self.row * width - self.col,
+            self.col * height + self.row,
+            self.col * height - self.row,
+        )
         return any(_monotonic(keys) for keys in along)  # each one either way: every direction of scan
 
     def spatial_order(self) -> np.ndarray | None:

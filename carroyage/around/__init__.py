@@ -1,0 +1,1 @@
+"""Around a computed geography: quartier vécu and veille active, comparison, validation."""

@@ -1,0 +1,110 @@
+"""The ``Geography`` object, and reading one back from disk.
+
+A geography is what ``carroyage delimit`` produces: one row per cell, one polygon per quartier, a
+manifest of how it was made, and the layers later stages add (``quartier_vecu``,
+``veille_active``). Both wings use it: the publishing side writes it, the address check reads
+its zones, so it lives on the ground floor and needs nothing from the engine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import shapely
+
+from .errors import InputError
+
+MANIFEST_LAYER = "manifest"
+CORE_LAYERS = ("qpv", "cells")
+
+
+@dataclass
+class Geography:
+    """A delimited priority geography.
+
+    Attributes
+    ----------
+    cell_table : pandas.DataFrame
+        One row per input cell: ``idcar_200m``, ``population``, ``low_income_share``,
+        ``median_income``, ``flagged`` (candidate), ``cluster`` (0: none), ``qpv`` (code or empty),
+        and the lower-left corner ``x``, ``y``.
+    qpv : geopandas.GeoDataFrame
+        One row per quartier: ``code``, ``population``, ``median_income``, ``low_income_share``,
+        ``cells``, ``area_ha``, ``estimated``, polygon in EPSG:3035.
+    manifest : dict
+        How it was made: rule version and parameters, threshold, inputs and their hashes, versions.
+    layers : dict
+        Further layers (``quartier_vecu``, ``veille_active``...) added by later stages.
+    resolution, epsg : int
+        Cell size and CRS of the grid.
+    """
+
+    cell_table: pd.DataFrame
+    qpv: gpd.GeoDataFrame
+    manifest: dict[str, object]
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    resolution: int = 200
+    epsg: int = 3035
+
+    @cached_property
+    def cells(self) -> gpd.GeoDataFrame:
+        """The cells as a GeoDataFrame of squares (built on first use: millions of polygons)."""
+        x, y = self.cell_table["x"].to_numpy(), self.cell_table["y"].to_numpy()
+        squares = shapely.box(x, y, x + self.resolution, y + self.resolution)
+        return gpd.GeoDataFrame(self.cell_table.drop(columns=["x", "y"]), geometry=squares, crs=f"EPSG:{self.epsg}")
+
+
+def is_geography(path: str | Path) -> bool:
+    """Whether ``path`` is a GeoPackage written by ``carroyage delimit``."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg" or not path.is_file():
+        return False
+    try:
+        names = {name for name, _ in pyogrio.list_layers(path)}
+    except Exception:  # not a GeoPackage after all: let the caller's reader say so
+        return False
+    return {*CORE_LAYERS, MANIFEST_LAYER} <= names
+
+
+def read_geography(path: str | Path) -> Geography:
+    """Read a GeoPackage written by :func:`write_geography` (every layer, and the manifest)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        names = [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises DataSourceError for non-GeoPackage files
+        raise InputError(f"{path}: not a readable GeoPackage ({str(exc).splitlines()[0]})") from exc
+    missing = [name for name in (*CORE_LAYERS, MANIFEST_LAYER) if name not in names]
+    if missing:
+        raise InputError(
+            f"{path}: missing layer(s) {', '.join(missing)}; expected a geography written by `carroyage delimit`"
+        )
+    try:
+        layers = {
+            name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER
+        }
+        table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
+        manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"], strict=True)}
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, KeyError, ValueError) as exc:
+        raise InputError(
+            f"{path}: a layer cannot be read ({str(exc).splitlines()[0]}); "
+            "expected a geography written by `carroyage delimit`"
+        ) from exc
+    cells = layers.pop("cells")
+    bounds = cells.geometry.bounds
+    table = pd.DataFrame(cells.drop(columns="geometry")).assign(
+        qpv=cells["qpv"].fillna(""), x=bounds["minx"], y=bounds["miny"]
+    )
+    qpv = layers.pop("qpv")
+    qpv["code"] = qpv["code"].fillna("")
+    grid = manifest["inputs"]["grid"]
+    geography = Geography(table, qpv, manifest, layers, resolution=int(grid["resolution_m"]), epsg=int(grid["epsg"]))
+    geography.__dict__["cells"] = cells  # already read: no need to rebuild the squares
+    return geography

@@ -1,0 +1,1 @@
+"""Publishing: GeoPackage / GeoParquet / GeoJSON writers, folium web maps and static maps."""

@@ -1,0 +1,53 @@
+"""Every default of carroyage, once, with the reason for its value.
+
+The rule versions' own parameters (threshold fraction, minimum population, contiguity...) are part
+of each named rule in :mod:`carroyage.engine.rules`; what is here are the defaults of the stages
+around them. The CLI, the library and the web service all read them from here.
+
+>>> VECU_DISTANCE_M, TOLERANCE_M
+(300.0, 20.0)
+"""
+
+from __future__ import annotations
+
+# -- around the QPV (METHOD.md, "Around the QPV") -------------------------------------------------
+VECU_DISTANCE_M = 300.0
+"""Quartier vécu: growth around each QPV (CGI art. 278 sexies: reduced VAT within 300 m)."""
+FACILITY_REACH_M = 500.0
+"""A facility within this distance of a QPV joins its vécu (the same article's NPNRU distance)."""
+FACILITY_RADIUS_M = 100.0
+"""The surroundings of a facility that join the vécu with it."""
+NEAR_MARGIN = 0.1
+"""Veille active for clusters whose median is within this share above the threshold."""
+WATCH_MIN_POPULATION = 100.0
+"""Smallest grid cluster worth watching (residents)."""
+
+# -- comparing two geographies ---------------------------------------------------------------------
+MIN_OVERLAP = 0.05
+"""Quartiers match when they overlap by this share of the smaller one."""
+UNCHANGED_IOU = 0.9
+"""Intersection over union from which a one-to-one match is ``unchanged``."""
+
+# -- sensitivity -----------------------------------------------------------------------------------
+SENSITIVITY_FRACTIONS = "0.55:0.65:0.01"
+SENSITIVITY_CONTIGUITIES = "rook,queen"
+SENSITIVITY_MIN_POPULATIONS = "1000"
+
+# -- address check ---------------------------------------------------------------------------------
+TOLERANCE_M = 20.0
+"""Within this distance of a boundary the answer is ``uncertain`` (geocoded positions are approximate)."""
+MIN_SCORE = 0.5
+"""Geocoding scores below this make the answer ``uncertain``."""
+AROUND_RADIUS_M = 1500.0
+"""Zones drawn around a point on the web page's map."""
+CSV_CHUNK_ROWS = 50_000
+"""Rows per chunk when a CSV file is annotated (memory stays flat whatever the file's size)."""
+MAX_UPLOAD_MB = 50.0
+"""Largest CSV upload the web service accepts."""
+HOST, PORT = "127.0.0.1", 8000
+"""Where ``carroyage serve`` listens by default (loopback only)."""
+
+# -- demo ------------------------------------------------------------------------------------------
+DEMO_RULE = "decree-2014"
+DEMO_NATIONAL_MEDIAN = 22_040
+"""France's 2019 median standard of living (Insee Première n°1875), the grid's income concept."""
