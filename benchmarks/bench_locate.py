@@ -1,7 +1,8 @@
 """Batch address check benchmark: ``locate-csv`` against pandas + geopandas ``sjoin``.
 
 Writes (once) a CSV of 1 million coordinate rows (a third near the QPVs of French cities, the rest
-spread over metropolitan France), then runs, each in its own process and both from the files
+spread over metropolitan France), then runs, each in its own process (under the launcher of
+``measure.py``, so that its peak memory is its own) and both from the files
 to an annotated CSV, including loading the national 2024 QPV layer:
 
 * ``carroyage``: :func:`carroyage.address.batch.locate_csv` (streamed in chunks);
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import measure  # noqa: E402
+
 TARGET = 2.0
 
 
@@ -68,25 +71,21 @@ def write_points(path: Path, rows: int, seed: int = 0) -> Path:
 
 
 def run_variant(variant: str, points: Path, work: Path) -> dict[str, float]:
-    import carroyage.address.batch  # noqa: F401
     import geopandas  # noqa: F401  (imports are not timed)
+
+    import carroyage.address.batch  # noqa: F401
 
     start = time.perf_counter()
     if variant == "carroyage":
         from carroyage.address.batch import locate_csv
         from carroyage.address.lookup import load_zones
-
         from carroyage.data import QPV_2024
 
         counts = locate_csv(points, work / "carroyage_out.csv", load_zones([QPV_2024]), tolerance=0)
         inside = counts["in"]
     else:
         inside = plain_geopandas(points, work / "geopandas_out.csv")
-    return {
-        "seconds": time.perf_counter() - start,
-        "inside": inside,
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    return {"seconds": time.perf_counter() - start, "inside": inside}
 
 
 def plain_geopandas(points: Path, out: Path) -> int:
@@ -122,9 +121,8 @@ def main() -> None:
     results = {}
     for variant in ("carroyage", "geopandas"):
         command = [sys.executable, __file__, "--variant", variant, "--points", str(points), "--work", str(args.work)]
-        results[variant] = json.loads(
-            subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        )
+        run = measure.run(command)
+        results[variant] = {**run.last_json(), "peak_mb": round(run.peak_mb, 1)}
         print(f"{variant:10} {json.dumps(results[variant])}", flush=True)
     ratio = results["geopandas"]["seconds"] / results["carroyage"]["seconds"]
     same = results["carroyage"]["inside"] == results["geopandas"]["inside"]

@@ -17,3 +17,12 @@ QPV_2024 = DATA_DIR / "qpv2024_france.geojson"
 QPV_2024_STATS = DATA_DIR / "qpv2024_stats_france.csv"
 AMIENS_COMMUNES = DATA_DIR / "communes_amiens_metropole.geojson"
 BAN_FIXTURE = DATA_DIR / "ban" / "adresses-80-extrait.csv"
+
+VALIDATION_DIR = DATA_DIR / "validation"
+VALIDATION_CITIES = {
+    "amiens": AMIENS_2019,
+    "saint-quentin": VALIDATION_DIR / "saint-quentin" / "filosofi2019_200m.csv",
+    "abbeville": VALIDATION_DIR / "abbeville" / "filosofi2019_200m.csv",
+}
+"""Each validation city's Filosofi 2019 grid; ``VALIDATION_DIR / city`` holds its official 2024
+perimeters (``qpv2024.gpkg``) and INSEE's figures for them (``qpv2024_stats.csv``)."""

@@ -1,4 +1,4 @@
-"""Files on disk: atomic writes, CSV delimiters, decimal numbers in text columns.
+"""Files on disk: atomic writes and output sets, CSV delimiters, decimal numbers in text columns.
 
 Both wings read CSV files written by people (Filosofi extracts, beneficiary lists): the delimiter
 is sniffed the same way and numbers are recognised by the same pattern everywhere.
@@ -15,14 +15,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 
 DELIMITERS = ";,\t|"
 DECIMAL = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
@@ -50,25 +51,113 @@ def parse_decimals(text: pa.Array) -> np.ndarray:
     return np.array(number.to_numpy(zero_copy_only=False), dtype=float)
 
 
+TEMPORARY_TAG = ".carroyage-tmp-"
+"""Every temporary output is named ``.NAME.carroyage-tmp-PID-XXXX.SUFFIX`` beside its target, so
+that those left by a killed run are recognisable and removed by the next write in that folder."""
+
+_PENDING: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("pending_outputs", default=None)
+
+
+@contextmanager
+def output_set() -> Iterator[None]:
+    """Make every :func:`atomic_path` write inside the block appear together, or not at all.
+
+    Files are written under temporary names as usual; they are moved into place only when the
+    whole block succeeds, and all removed when anything in it fails (a GeoPackage and its GeoJSON,
+    a GeoParquet set and its manifest). A block inside another joins the outer one.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with output_set():
+    ...         with atomic_path(folder / "a.txt") as temporary:
+    ...             _ = temporary.write_text("a")
+    ...         raise OSError("the second file could not be written")
+    ... except OSError:
+    ...     pass
+    >>> sorted(p.name for p in folder.iterdir())
+    []
+    """
+    if _PENDING.get() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path]] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+    except BaseException:
+        for temporary, _ in pending:
+            temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        _PENDING.reset(token)
+    for temporary, target in pending:
+        os.replace(temporary, target)
+
+
+def refuse_overwriting(out: Path, *inputs: Path | None) -> None:
+    """Refuse an output that is one of the command's inputs (it would be replaced while read).
+
+    >>> refuse_overwriting(Path("a.gpkg"), Path("./a.gpkg"))
+    Traceback (most recent call last):
+    ...
+    carroyage.errors.InputError: a.gpkg: the output is also an input; expected another file name
+    """
+    target = out.resolve()
+    for path in inputs:
+        if path is not None and path.resolve() == target:
+            raise InputError(f"{out}: the output is also an input; expected another file name")
+
+
+def sweep_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporaries that runs no longer alive left in ``folder``; return them."""
+    removed = []
+    for candidate in folder.glob(f".*{TEMPORARY_TAG}*"):
+        pid = candidate.name.split(TEMPORARY_TAG, 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with suppress(OSError):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
 @contextmanager
 def atomic_path(path: Path, start_from: Path | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
 
-    ``start_from`` copies an existing file into the temporary first (to add layers to it).
+    ``start_from`` copies an existing file into the temporary first (to add layers to it). Inside
+    :func:`output_set`, the move waits for the whole set.
     """
+    pending = _PENDING.get()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+        sweep_stale_temporaries(path.parent)
+        prefix = f".{path.stem}{TEMPORARY_TAG}{os.getpid()}-"
+        handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
     os.close(handle)
     temporary_path = Path(temporary)
     temporary_path.unlink()
     if start_from is not None:
-        shutil.copyfile(start_from, temporary_path)
+        earlier = [written for written, target in pending or [] if target == path]
+        shutil.copyfile(earlier[-1] if earlier else start_from, temporary_path)
     try:
         yield temporary_path
-        os.replace(temporary_path, path)
+        if pending is None:
+            os.replace(temporary_path, path)
+        else:
+            pending.append((temporary_path, path))
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise

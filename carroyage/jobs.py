@@ -23,11 +23,11 @@ from .engine.delimit import delimit, prepare
 from .engine.readers import read_grid
 from .engine.rules import get_rule
 from .engine.sensitivity import parse_range, sensitivity
+from .files import output_set, refuse_overwriting
 from .geography import Geography, is_geography, read_geography
 from .labels import MAP_TITLE
 from .layers import read_layer, read_official
 from .manifest import build_manifest, file_record
-from .publish.maps import interactive_map, save_map, static_format, static_map
 from .publish.output import add_layers, write_geography, write_layers
 from .settings import (
     FACILITY_REACH_M,
@@ -55,11 +55,15 @@ def delimit_file(
 
     ``options`` are those of :func:`carroyage.delimit` (``national_median``, ``contiguity``...).
     """
+    refuse_overwriting(out, grid)
+    if geojson is not None:
+        refuse_overwriting(geojson, grid, out)
     say = progress or (lambda message: None)
     say(f"reading {grid}")
     geography = delimit(read_grid(grid), rule, progress=progress, **options)  # type: ignore[arg-type]
     say(f"writing {out}")
-    return geography, write_geography(geography, out, geojson=geojson)
+    with output_set():  # the GeoPackage (or GeoParquet set) and the GeoJSON appear together
+        return geography, write_geography(geography, out, geojson=geojson)
 
 
 def validate_file(geography: Path, official: Path) -> Validation:
@@ -110,6 +114,7 @@ def compare_files(
 
     Returns the comparison and whether residents were counted (a grid on either side).
     """
+    refuse_overwriting(out, old, new)
     (old_layer, old_cells), (new_layer, new_cells) = _zones_and_cells(old), _zones_and_cells(new)
     cells = new_cells if new_cells is not None else old_cells
     if cells is not None:
@@ -173,6 +178,7 @@ def sensitivity_file(
     prepared = prepare(cells, **references)  # type: ignore[arg-type]
     runs, stability = sensitivity(prepared, base, fractions, linkings, populations)
     out = out or Path(f"{grid.stem}_sensitivity.gpkg")
+    refuse_overwriting(out, grid)
     manifest = build_manifest(
         stage="sensitivity",
         rule=base,
@@ -195,6 +201,8 @@ def map_file(
     title: str = MAP_TITLE,
 ) -> list[Path]:
     """Publish a written geography as a web map (and a static PNG/PDF); return the files written."""
+    from .publish.maps import interactive_map, save_map, static_format, static_map  # folium: only here
+
     if static:
         static_format(static)  # a wrong name fails before anything is written
     geo = read_geography(geography)
@@ -203,3 +211,98 @@ def map_file(
     if static:
         written.append(static_map(geo, static, reference, title))
     return written
+
+
+@dataclass(frozen=True)
+class IndicatorsResult:
+    """The tableau de bord (one row per zone and reference territory) and the files written."""
+
+    table: pd.DataFrame
+    written: list[Path]
+
+
+def indicators_file(
+    zones: Path,
+    grids: list[Path],
+    out: Path,
+    *,
+    stats: Path | None = None,
+    reference: Path | None = None,
+    html: Path | None = None,
+    xlsx: Path | None = None,
+    national_medians: list[float] | None = None,
+    progress: Progress | None = None,
+) -> IndicatorsResult:
+    """The grid's indicators for every zone and reference territory, as CSV (and HTML, XLSX).
+
+    ``national_medians``: one for every grid, or one per grid (default
+    :data:`carroyage.settings.INDICATORS_NATIONAL_MEDIAN`). Inputs and output names are checked
+    before any grid is read.
+    """
+    from .around import indicators as ind
+    from .errors import InputError
+    from .publish import tableau as tab
+    from .settings import INDICATORS_NATIONAL_MEDIAN, INDICATORS_RULE
+
+    say = progress or (lambda message: None)
+    medians = _medians(national_medians or [INDICATORS_NATIONAL_MEDIAN], len(grids))
+    if xlsx is not None:
+        tab.require_openpyxl(xlsx)
+    places_layer = ind.read_zones(zones)
+    reference_layer = read_layer(reference, "reference communes") if reference else None
+    insee = ind.read_stats(stats) if stats else None
+    vintages = ind.vintage_names(grids)
+    loaded = []
+    for path, vintage, median in zip(grids, vintages, medians, strict=True):
+        say(f"reading {path} and estimating shares below the threshold")
+        loaded.append(ind.read_indicator_grid(path, vintage, median))
+    extent = shapely.union_all([grid.extent for grid in loaded])
+    places = ind.territories(places_layer, extent, loaded[0].crs, reference_layer)
+    if not (places["kind"] == "zone").any():
+        raise InputError(
+            f"{zones}: no zone meets the grid's extent ({', '.join(map(str, grids))}); expected zones over it"
+        )
+    say(f"indicators for {len(places)} territories")
+    table = ind.tableau(places, loaded, insee)
+    manifest = build_manifest(
+        stage="indicators",
+        inputs={
+            "zones": file_record(zones),
+            "stats": file_record(stats),
+            "reference": file_record(reference),
+        },
+        grids=[
+            {
+                "vintage": grid.vintage,
+                "input": grid.facts["input"],
+                "national_median": median,
+                "threshold": grid.facts["threshold_value"],
+                "threshold_details": grid.facts["threshold"],
+                "low_income_method": grid.low_income_method,
+            }
+            for grid, median in zip(loaded, medians, strict=True)
+        ],
+        rule=INDICATORS_RULE,
+        method="cells weighted by the share of their square inside each territory; see docs/indicators.md",
+        territories=int(len(places)),
+    )
+    say(f"writing {out}")
+    written = tab.write_csv(table, out, manifest)
+    if html is not None:
+        written.append(tab.write_html(table, html, manifest, vintages))
+    if xlsx is not None:
+        written.append(tab.write_xlsx(table, xlsx, manifest))
+    return IndicatorsResult(table, written)
+
+
+def _medians(values: list[float], grids: int) -> list[float]:
+    """One national median per grid (one value stands for all)."""
+    from .errors import InputError
+
+    if grids == 0:
+        raise InputError("no --grid given; expected at least one income grid")
+    if len(values) == 1:
+        return values * grids
+    if len(values) != grids:
+        raise InputError(f"{len(values)} --national-median values for {grids} grids; expected one, or one per grid")
+    return values

@@ -45,35 +45,203 @@ PREVIOUS_GEOGRAPHY = "géographie précédente"
 # -- maps ------------------------------------------------------------------------------------------
 MAP_TITLE = "Géographie prioritaire"
 LAYERS = {
-    "qpv": "Quartiers prioritaires (calculés)",
+    "qpv": "Quartiers candidats (calculés, non officiels)",
     "quartier_vecu": "Quartiers vécus",
     "veille_active": "Veille active",
     "cells": "Carreaux 200 m : part sous le seuil",
-    "official": "QPV officiels",
+    "official": "QPV officiels (ANCT)",
+    "communes": "Limites et noms des communes",
 }
 POPUPS = {
     "qpv": [
-        ("code", "Code"),
-        ("name", "Nom"),
-        ("official", "QPV officiel recouvert"),
         ("population", "Habitants"),
-        ("median_income", "Revenu médian (€/an)"),
+        ("median_income", "Revenu médian"),
         ("low_income_share", "Part sous le seuil"),
+        ("official", "QPV officiel recouvert"),
         ("estimated", "Chiffres"),
     ],
-    "quartier_vecu": [("code", "QPV"), ("distance_m", "Distance (m)"), ("facilities", "Équipements rejoints")],
+    "quartier_vecu": [("code", "Quartier"), ("distance_m", "Distance"), ("facilities", "Équipements rejoints")],
     "veille_active": [("reason", "Motif"), ("code", "Code"), ("name", "Nom"), ("population", "Habitants")],
-    "cells": [("idcar_200m", "Carreau"), ("population", "Habitants"), ("low_income_share", "Part sous le seuil")],
+    "cells": [
+        ("idcar_200m", "Carreau"),
+        ("population", "Habitants"),
+        ("low_income_share", "Part sous le seuil"),
+        ("median_income", "Revenu médian estimé"),
+    ],
     "official": [("code", "Code"), ("name", "Nom")],
 }
 """(property, French label) shown in each layer's popup."""
-FIGURES = {True: "estimés", False: "exacts"}
+FIGURES = {True: "estimés (carroyage public)", False: "exacts"}
 ESTIMATED_NOTE = "Chiffres estimés à partir du carroyage public"
 ESTIMATED_SHORT = "Chiffres estimés."
-THRESHOLD_NOTE = "Seuil de revenu : {value} €/an"
+THRESHOLD_NOTE = "Seuil de revenu : {value} par an"
 SOURCES = "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
-
 
 def metres(value: float) -> str:
     """A distance in whole metres, French style, sign dropped (``1 234 m``)."""
-    return f"{abs(value):,.0f} m".replace(",", THOUSANDS)
+    return integer(abs(value)) + " m"
+
+
+# -- tableaux de bord (carroyage indicators) -------------------------------------------------------
+TABLEAU_TITLE = "Tableau de bord des quartiers"
+INDICATOR_LABELS = {
+    "residents": "Habitants",
+    "households": "Ménages",
+    "one_person_share": "Ménages d'une personne",
+    "large_household_share": "Ménages de 5 personnes ou plus",
+    "single_parent_share": "Familles monoparentales",
+    "owner_share": "Ménages propriétaires",
+    "collective_share": "Ménages en logement collectif",
+    "mean_living_standard": "Niveau de vie moyen (€ par an et par UC)",
+    "household_poverty_rate": "Taux de pauvreté des ménages",
+    "low_income_share": "Part des habitants sous le seuil du décret",
+    "age_0_3_share": "Part des 0-3 ans",
+    "age_4_5_share": "Part des 4-5 ans",
+    "age_6_10_share": "Part des 6-10 ans",
+    "age_11_17_share": "Part des 11-17 ans",
+    "age_18_24_share": "Part des 18-24 ans",
+    "age_25_39_share": "Part des 25-39 ans",
+    "age_40_54_share": "Part des 40-54 ans",
+    "age_55_64_share": "Part des 55-64 ans",
+    "age_65_79_share": "Part des 65-79 ans",
+    "age_80p_share": "Part des 80 ans ou plus",
+    "imputed_share": "Part des habitants en carreaux imputés",
+    "grid_coverage": "Part de la surface couverte par le carroyage",
+    "insee_population": "Population municipale (INSEE)",
+    "insee_households": "Ménages (INSEE)",
+    "insee_poverty_rate": "Taux de pauvreté (INSEE, individus)",
+    "population_ratio": "Habitants du carroyage / population INSEE",
+    "poverty_ratio": "Taux de pauvreté des ménages / taux INSEE",
+}
+"""The French name of each indicator (the CSV's English column names are the keys)."""
+TABLEAU_COLUMNS = {
+    "kind": "Territoire",
+    "zone_type": "Type de zone",
+    "code": "Code",
+    "name": "Nom",
+    "communes": "Communes",
+    "method": "Méthode",
+    "low_income_method": "Méthode (part sous le seuil)",
+    "fragile": "Chiffres fragiles",
+    "fragile_reason": "Motif de fragilité",
+}
+TERRITORY_KINDS = {
+    "zone": "zone",
+    "commune": "commune",
+    "epci": "Ensemble des communes de référence",
+    "grid": "Ensemble du carroyage",
+}
+TERRITORY_SHORT = {"epci": "Communes de référence", "grid": "Carroyage entier"}
+"""The same, as column headings."""
+ZONE_TYPE_OTHER = "zone"
+METHODS = {"counted": "compté", "area-weighted": "pondéré par la surface", "estimated": "estimé", "insee": "INSEE"}
+"""How a figure was obtained, as the tableau says it."""
+FRAGILE = "Chiffres fragiles"
+FRAGILE_REASONS = {"few households": "moins de 11 ménages", "mostly imputed": "carreaux majoritairement imputés"}
+NOT_AVAILABLE = "n.d."
+CHANGE = "Évolution"
+INDICATOR_HEADER = "Indicateur"
+METHOD_HEADER = "Méthode"
+CONTENTS = "Sommaire"
+REFERENCES_TITLE = "Territoires de référence"
+TABLEAU_NOTE = (
+    "Chiffres du carroyage INSEE Filosofi (200 m) : un carreau coupé par une zone y compte pour la "
+    "part de sa surface qui est dedans (habitants répartis uniformément sur le carreau). La part sous "
+    "le seuil du décret est estimée (le carroyage public ne donne pas de médiane par carreau). Les "
+    "figures sont fragiles sous 11 ménages ou quand la majorité des habitants sont dans des carreaux "
+    "imputés pour le secret statistique. Le carroyage compte les ménages fiscaux : sa population est "
+    "inférieure à la population municipale de l'INSEE."
+)
+THRESHOLD_LINE = "Seuil du décret ({vintage}) : {value} €/an de niveau de vie"
+GRID_LINE = "Carroyage {vintage} : {path}"
+MANIFEST_TITLE = "Manifeste"
+
+
+def _french(value: float, digits: int) -> str:
+    """``value`` with ``digits`` decimals, French separators and a true minus sign (never ``-0``)."""
+    text = f"{round(value, digits) + 0.0:,.{digits}f}"
+    return text.replace(",", THOUSANDS).replace(".", ",").replace("-", "\u2212")
+
+
+def integer(value: float) -> str:
+    """A whole number, French style (``11 274``; ``n.d.`` when missing).
+
+    >>> integer(11274.3), integer(float("nan"))
+    ('11\u202f274', 'n.d.')
+    """
+    return NOT_AVAILABLE if value != value else _french(value, 0)
+
+
+def decimal(value: float, digits: int = 2) -> str:
+    """A decimal number with a decimal comma (``0,77``)."""
+    return NOT_AVAILABLE if value != value else _french(value, digits)
+
+
+def percent(value: float, digits: int = 1) -> str:
+    """A share as a French percentage (``47,3 %``, narrow no-break space before ``%``).
+
+    >>> percent(0.4732)
+    '47,3\u202f%'
+    """
+    return NOT_AVAILABLE if value != value else _french(100 * value, digits) + THOUSANDS + "%"
+
+
+def euros(value: float) -> str:
+    """An amount in whole euros (``19 234 €``)."""
+    return NOT_AVAILABLE if value != value else integer(value) + THOUSANDS + "€"
+
+
+def signed(value: float, unit: str = "count") -> str:
+    """A change, signed: ``+1 234``, ``−2,1 pts`` (shares change by percentage points), ``+310 €``.
+
+    >>> signed(-0.021, "share")
+    '\u22122,1\u202fpts'
+    """
+    if value != value:
+        return NOT_AVAILABLE
+    sign = "+" if value > 0 else ""
+    if unit == "share":
+        return sign + decimal(100 * value, 1) + THOUSANDS + "pts"
+    return sign + (euros(value) if unit == "euros" else integer(value))
+
+
+# -- published maps, page and GIS files (issue 14) --------------------------------------------------
+CANDIDATE = "Quartier candidat {code}"
+"""A computed quartier's heading: never "QPV", which only an official perimeter is."""
+NO_OFFICIAL = "aucun"
+MAP_SUBTITLE = "{grid} · règle {rule} · calculé le {date}"
+GRID_VINTAGE = "carroyage Filosofi {vintage}"
+GRID_UNKNOWN = "carroyage 200 m"
+LEGEND = "Légende"
+CELLS_SCALE = "Part des habitants sous le seuil (carreaux)"
+CONTEXT_NOTE = "Fond hors ligne : limites communales"
+MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+WRITTEN = "écrit : {path}"
+SELF_CONTAINED = " (autonome, sans réseau)"
+MAP_OUT_FORMAT = "{path} : format de carte inconnu ; attendu un nom en .html, .png ou .pdf"
+STATIC_FORMAT = "{path} : format de carte statique inconnu ; attendu un nom en .png ou .pdf"
+UNKNOWN_CRS = "{value} : système de coordonnées inconnu ; attendu un code EPSG, par ex. 2154 ou EPSG:2154"
+VERSION = "carroyage {version}"
+
+
+def french_date(iso: str) -> str:
+    """An ISO date as French prose (``2026-11-22`` → ``22 novembre 2026``; ``1er`` for the first).
+
+    >>> french_date("2024-03-01")
+    '1er mars 2024'
+    """
+    year, month, day = (int(part) for part in str(iso)[:10].split("-"))
+    return f"{'1er' if day == 1 else day} {MONTHS[month - 1]} {year}"

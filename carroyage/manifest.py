@@ -76,7 +76,7 @@ def shown_path(path: str | Path) -> str:
         return str(path)
 
 
-def file_record(path: str | Path | None) -> dict[str, str] | None:
+def file_record(path: str | Path | None) -> dict[str, str | None] | None:
     """Path and sha256 of an input file, for the manifest."""
     if path is None:
         return None

@@ -10,7 +10,7 @@ around them. The CLI, the library and the web service all read them from here.
 
 from __future__ import annotations
 
-# -- around the QPV (METHOD.md, "Around the QPV") -------------------------------------------------
+# -- around the QPV (docs/facts.md, "Around the QPV") -------------------------------------------------
 VECU_DISTANCE_M = 300.0
 """Quartier vécu: growth around each QPV (CGI art. 278 sexies: reduced VAT within 300 m)."""
 FACILITY_REACH_M = 500.0
@@ -51,3 +51,20 @@ HOST, PORT = "127.0.0.1", 8000
 DEMO_RULE = "decree-2014"
 DEMO_NATIONAL_MEDIAN = 22_040
 """France's 2019 median standard of living (Insee Première n°1875), the grid's income concept."""
+
+# -- tableaux de bord (carroyage indicators; docs/indicators.md) ---------------------------------
+INDICATORS_RULE = "decree-2014"
+"""The rule whose threshold the tableau's "share below the threshold" estimates."""
+INDICATORS_NATIONAL_MEDIAN = 22_040.0
+"""National median standard of living for that threshold (2019, Insee Première n°1875); give each
+grid vintage its own with ``--national-median``."""
+FRAGILE_MIN_HOUSEHOLDS = 11.0
+"""Below this many (area-weighted) fiscal households a zone's figures are fragile: INSEE's own
+secrecy threshold for any figure."""
+FRAGILE_IMPUTED_SHARE = 0.5
+"""Above this share of residents in imputed cells (``i_est_200``) a zone's figures are fragile."""
+PERSONS_PER_HOUSEHOLD = 2.2
+"""Residents per household when a grid has no household column (2019 national mean, 2.19):
+11 households are then taken as 24.2 residents."""
+REFERENCE_MIN_OVERLAP = 0.05
+"""A reference commune stands beside a zone that has at least this share of its area in it."""

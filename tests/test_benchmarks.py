@@ -1,4 +1,4 @@
-"""The benchmark scripts must keep running: a small grid, every variant, the report."""
+"""The benchmark scripts must keep running: tiny inputs, every variant, the report (never a timing)."""
 
 import subprocess
 import sys
@@ -20,10 +20,17 @@ def run_benchmark(script: str, *args: object) -> str:
 
 
 def test_delimit_benchmark_runs_on_a_small_grid(tmp_path):
-    stdout = run_benchmark("bench_delimit.py", "--cells", "20000", "--work", tmp_path)
-    assert "end-to-end speedup vs geopandas (GeoPackage)" in stdout
-    assert "computation / bare pyarrow read" in stdout
+    stdout = run_benchmark("bench_delimit.py", "--cells", "20000", "--repeat", "1", "--work", tmp_path)
+    for line in (
+        "end-to-end speedup vs geopandas (GeoPackage)",
+        "as a user sees it: whole processes, the command",
+        "carroyage delimit command (s)",
+        "peak memory, carroyage delimit command (MB)",
+        "computation / bare pyarrow read",
+    ):
+        assert line in stdout
     assert "DIFFERENT" not in stdout  # both pipelines found the same quartiers
+
     # like for like: the same layers, the same number of features, the same cell columns
     ours, plain = (
         {layer: pyogrio.read_info(tmp_path / name, layer=layer) for layer in ("cells", "qpv")}
@@ -37,6 +44,40 @@ def test_locate_benchmark_runs_on_a_small_file(tmp_path):
     stdout = run_benchmark("bench_locate.py", "--rows", "20000", "--work", tmp_path)
     assert "speedup vs pandas + geopandas sjoin" in stdout
     assert "DIFFERENT" not in stdout  # both found the same points inside QPVs
+
+
+def test_startup_benchmark_checks_every_command():
+    stdout = run_benchmark("bench_startup.py", "--runs", "1", "--warmup", "0")
+    for name in ("python -c pass", "import typer", "carroyage --help", "carroyage delimit --help", "locate"):
+        assert name in stdout
+    assert stdout.count("target < ") == 4
+    assert "carroyage delimit missing.csv --out x.gpkg: exit 2, one line on stderr:" in stdout
+    assert "carroyage locate (no argument): exit 2, one line on stderr:" in stdout
+
+
+def test_serve_benchmark_on_a_few_requests():
+    stdout = run_benchmark("bench_serve.py", "--requests", "16", "--clients", "2", "--budget", "90")
+    for name in (
+        "baseline: trivial FastAPI app /ping",
+        "/openapi.json",
+        "/api/locate lon/lat",
+        "adresse (BAN extract)",
+    ):
+        assert name in stdout
+    assert "p99 of lon/lat lookups" in stdout
+    rows = [line.split() for line in stdout.splitlines() if line.startswith(("baseline", "carroyage "))]
+    assert len(rows) == 4 and all(row[-2] == "0" for row in rows)  # no errors
+
+
+def test_measured_peak_is_the_commands_own_not_its_parents():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import measure
+
+    ballast = np.ones(400 * 2**20 // 8)  # this process now holds 400 MB more
+    child = measure.run([sys.executable, "-c", "import json; print(json.dumps({'ok': 1}))"])
+    assert child.last_json() == {"ok": 1} and child.exit == 0
+    assert child.peak_mb < 100, child.peak_mb  # a plain subprocess would report ~400 MB here
+    del ballast
 
 
 def test_synthetic_grid_is_sorted_like_insee_files_unless_shuffled():

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +26,7 @@ from .. import labels
 from ..errors import InputError
 from ..files import atomic_path, parse_decimals, sniff_delimiter
 from ..settings import CSV_CHUNK_ROWS, MIN_SCORE, TOLERANCE_M
-from .geocode import Match
+from .geocode import Geocoder, Match
 from .lookup import ZoneSet
 
 ANSWER_COLUMNS = [
@@ -92,7 +93,7 @@ def locate_csv(
     source: str | Path,
     target: str | Path,
     zones: ZoneSet,
-    geocoder=None,
+    geocoder: Geocoder | None = None,
     *,
     address_cols: list[str] | None = None,
     lon_col: str | None = None,
@@ -101,7 +102,7 @@ def locate_csv(
     min_score: float = MIN_SCORE,
     chunk_rows: int = CSV_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
-) -> Counter:
+) -> Counter[str]:
     """Annotate every row of a UTF-8 CSV file with its zone; return the count of each status.
 
     Parameters
@@ -138,7 +139,7 @@ def locate_csv(
     answer = _Answerer(len(header), columns, zones, geocoder, tolerance, min_score)
     names = _answer_names(header)
     for reader in (_arrow_chunks, _python_chunks):
-        counts: Counter = Counter()
+        counts: Counter[str] = Counter()
         try:
             with atomic_path(target) as temporary, temporary.open("wb") as out:
                 out.write((_join_header(header + names, delimiter) + "\n").encode("utf-8"))
@@ -165,7 +166,7 @@ def locate_csv(
     raise AssertionError("unreachable: the Python reader accepts every row")
 
 
-def _write_manifest(source: Path, target: Path, zones: ZoneSet, counts: Counter, **settings: object) -> None:
+def _write_manifest(source: Path, target: Path, zones: ZoneSet, counts: Counter[str], **settings: object) -> None:
     """``TARGET.manifest.json`` beside the annotated file: a CSV has no room for it."""
     from ..manifest import build_manifest, file_record
 
@@ -214,7 +215,8 @@ class _ArrowChunk:
 
     @property
     def rows(self) -> int:
-        return self.batch.num_rows
+        rows: int = self.batch.num_rows
+        return rows
 
     def well_formed(self) -> np.ndarray:
         return np.ones(self.rows, dtype=bool)
@@ -225,7 +227,7 @@ class _ArrowChunk:
     def malformed_reasons(self, rows: np.ndarray) -> list[str]:
         return []
 
-    def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
+    def write(self, out: BinaryIO, answers: pa.Table, names: list[str], delimiter: str) -> None:
         table = pa.Table.from_batches([self.batch])
         for name, column in zip(names, answers.columns, strict=True):
             table = table.append_column(name, column)
@@ -257,7 +259,7 @@ class _PythonChunk:
     def malformed_reasons(self, rows: np.ndarray) -> list[str]:
         return [labels.MALFORMED_LINE.format(fields=len(self.lines[i]), width=self.width) for i in np.flatnonzero(rows)]
 
-    def write(self, out, answers: pa.Table, names: list[str], delimiter: str) -> None:
+    def write(self, out: BinaryIO, answers: pa.Table, names: list[str], delimiter: str) -> None:
         text = io.StringIO()
         writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
         extras = zip(*answers.to_pydict().values(), strict=True)
@@ -315,14 +317,14 @@ class _Answerer:
     width: int
     columns: Columns
     zones: ZoneSet
-    geocoder: object
+    geocoder: Geocoder | None
     tolerance: float
     min_score: float
 
     def __post_init__(self) -> None:
         self.cache: dict[str, Match | None] = {}
 
-    def __call__(self, chunk) -> pa.Table:
+    def __call__(self, chunk: _ArrowChunk | _PythonChunk) -> pa.Table:
         n = chunk.rows
         well_formed = chunk.well_formed()
         reason = np.full(n, "", dtype=object)
@@ -330,6 +332,7 @@ class _Answerer:
         lon, lat = np.full(n, np.nan), np.full(n, np.nan)
         label, score = np.full(n, "", dtype=object), np.full(n, np.nan)
         if self.columns.lon is not None:
+            assert self.columns.lat is not None  # find_columns finds both or neither
             lon, lat, bad = _coordinates(chunk.column(self.columns.lon), chunk.column(self.columns.lat))
             bad &= well_formed
             reason[bad] = labels.BAD_POSITION
@@ -366,7 +369,16 @@ class _Answerer:
             }
         )
 
-    def _geocode(self, texts, todo, lon, lat, label, score, reason) -> None:
+    def _geocode(
+        self,
+        texts: list[list[Any]],
+        todo: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        label: np.ndarray,
+        score: np.ndarray,
+        reason: np.ndarray,
+    ) -> None:
         for i in np.flatnonzero(todo):  # one geocoder call per distinct address (cached)
             text = " ".join(part[i].strip() for part in texts if part[i] and part[i].strip())
             if not text:
@@ -375,7 +387,8 @@ class _Answerer:
             if text not in self.cache:
                 if len(self.cache) >= 200_000:
                     self.cache.pop(next(iter(self.cache)))
-                self.cache[text] = self.geocoder.geocode(text)
+                # may be None (a file with coordinates and addresses, no geocoder given): left as it was
+                self.cache[text] = cast(Geocoder, self.geocoder).geocode(text)
             match = self.cache[text]
             if match is None:
                 reason[i] = labels.ADDRESS_NOT_FOUND

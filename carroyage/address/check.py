@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from .. import labels
 from ..data import QPV_2024
 from ..errors import AddressNotFound, InputError
 from ..settings import MIN_SCORE, TOLERANCE_M
-from .geocode import Match
+from .geocode import Geocoder, Match
 from .lookup import ZoneSet, load_zones
 
 
@@ -21,7 +22,7 @@ class Checker:
     """Zones, an optional geocoder and the settings of the answer."""
 
     zones: ZoneSet
-    geocoder: object | None = None
+    geocoder: Geocoder | None = None
     tolerance: float = TOLERANCE_M
     min_score: float = MIN_SCORE
 
@@ -31,7 +32,7 @@ class Checker:
         lon: float | None = None,
         lat: float | None = None,
         tolerance: float | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """The answer for one address or one position (WGS84), as a JSON-ready dict.
 
         ``status`` is ``in``, ``out`` or ``uncertain`` (near a boundary, or weak geocoding);
@@ -42,11 +43,13 @@ class Checker:
         match = None
         validate_query(address, lon, lat, self.geocoder)
         if address is not None and address.strip():
+            assert self.geocoder is not None  # validate_query refused an address without a geocoder
             match = self.geocoder.geocode(address)
             if match is None:
                 raise AddressNotFound(f"address not found: {address!r}")
             lon, lat = match.lon, match.lat
             _check_position(lon, lat)
+        assert lon is not None and lat is not None  # given, or found by geocoding (validate_query)
         located = self.zones.locate(np.array([lon]), np.array([lat]), tolerance)
         status = str(located.status()[0])
         reason = ""
@@ -65,7 +68,7 @@ class Checker:
             "nearest": None if nearest is None else {**self._zone(nearest[0]), "distance_m": round(nearest[1], 1)},
         }
 
-    def _zone(self, row: int) -> dict:
+    def _zone(self, row: int) -> dict[str, Any]:
         table = self.zones.table
         return {"type": table.at[row, "type"], "code": table.at[row, "code"], "name": table.at[row, "name"]}
 
@@ -94,7 +97,7 @@ def locate(
     addok: str | None = None,
     tolerance: float = TOLERANCE_M,
     min_score: float = MIN_SCORE,
-) -> dict:
+) -> dict[str, Any]:
     """Is this address (or position, WGS84) in a QPV, a quartier vécu or a veille-active zone?
 
     The answer of ``carroyage locate --json``; see :meth:`Checker.check`. For many queries, build
@@ -132,11 +135,11 @@ def _check_position(lon: float, lat: float) -> None:
         raise InputError(f"position ({lon}, {lat}): expected longitude and latitude in decimal degrees (WGS84)")
 
 
-def _geocoding(match: Match) -> dict:
+def _geocoding(match: Match) -> dict[str, Any]:
     return {"label": match.label, "score": match.score, "type": match.kind, "id": match.id}
 
 
-def format_answer(answer: dict) -> str:
+def format_answer(answer: dict[str, Any]) -> str:
     """The answer in French, for a person at a counter."""
     lines = []
     if answer["geocoding"]:
@@ -163,5 +166,6 @@ def format_answer(answer: dict) -> str:
     return "\n".join(lines)
 
 
-def _type(zone: dict) -> str:
-    return labels.ZONE_TYPES.get(zone["type"], zone["type"])
+def _type(zone: dict[str, Any]) -> str:
+    name: str = labels.ZONE_TYPES.get(zone["type"], zone["type"])
+    return name

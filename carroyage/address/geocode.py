@@ -1,6 +1,6 @@
 """Geocoding on the Base Adresse Nationale: a local index of the BAN CSV, or an addok server.
 
-The BAN is published per department as ``adresses-DD.csv.gz`` (semicolon-separated; METHOD.md,
+The BAN is published per department as ``adresses-DD.csv.gz`` (semicolon-separated; docs/facts.md,
 "Address checks"). Its index is built once and cached as Parquet next to the file (or in the user
 cache directory when that folder is read-only); it is rebuilt when the file changes.
 Street names are matched with rapidfuzz, within the postcode or commune when the query gives one.
@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,12 @@ class Match:
     score: float
     kind: str  # housenumber, street
     id: str = ""
+
+
+class Geocoder(Protocol):
+    """Anything that geocodes one address: :class:`BanGeocoder`, :class:`AddokGeocoder`..."""
+
+    def geocode(self, address: str) -> Match | None: ...
 
 
 class BanGeocoder:
@@ -90,7 +97,8 @@ class BanGeocoder:
             if candidate.is_file():
                 table = pq.read_table(candidate)
                 if (table.schema.metadata or {}).get(b"carroyage_stamp", b"").decode() == self._stamp():
-                    return table.to_pandas()
+                    cached: pd.DataFrame = table.to_pandas()
+                    return cached
         table = self._build_index()
         for candidate in self._index_paths():
             try:
@@ -101,7 +109,8 @@ class BanGeocoder:
                 break
             except OSError:
                 continue  # read-only folder: try the user cache
-        return table.to_pandas()
+        built: pd.DataFrame = table.to_pandas()
+        return built
 
     def _build_index(self) -> pa.Table:
         try:
@@ -175,7 +184,8 @@ class BanGeocoder:
 
     @cached_property
     def _by_street(self) -> dict[int, pd.DataFrame]:
-        return dict(iter(self.addresses.groupby("street", sort=False)))  # pandas 3: GroupBy.keys is no method
+        groups = dict(iter(self.addresses.groupby("street", sort=False)))  # pandas 3: GroupBy.keys is no method
+        return cast(dict[int, pd.DataFrame], groups)  # the street keys are integer codes
 
     def _house(self, street: int, number: int | None, repetition: str, similarity: float) -> Match:
         rows = self._by_street[street]

@@ -12,8 +12,10 @@ of a boundary (or its geocoding is weak), ``out`` otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -101,16 +103,17 @@ class ZoneSet:
     @classmethod
     def from_layers(cls, layers: list[tuple[str, gpd.GeoDataFrame, str]]) -> ZoneSet:
         """Build from ``(type, layer, source)`` triples."""
-        frames, shapes = [], []
+        frames: list[pd.DataFrame] = []
+        pieces: list[np.ndarray] = []
         for kind, layer, source in layers:
             codes, names = codes_and_names(layer, "Z")
             wgs = layer.to_crs(4326).geometry.to_numpy()
             frames.append(pd.DataFrame({"type": kind, "code": codes, "name": names, "source": source}))
-            shapes.append(wgs)
+            pieces.append(wgs)
         table = (
             pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["type", "code", "name", "source"])
         )
-        shapes = np.concatenate(shapes) if shapes else np.array([], dtype=object)
+        shapes = np.concatenate(pieces) if pieces else np.array([], dtype=object)
         empty = shapely.is_empty(shapes) | (shapely.area(shapes) == 0)
         dropped = [f"{t} {c}" for t, c in zip(table["type"][empty], table["code"][empty], strict=True)]
         return cls(table, _territories(shapes, ~empty), shapes, dropped)
@@ -122,14 +125,16 @@ class ZoneSet:
         ``tolerance`` metres of it, with the signed distance, and each point's status.
         """
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-        point, zone, distance = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+        points: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        zones: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        distances: list[np.ndarray] = [np.zeros(0)]
         for territory, members in _assign(self.territories, lon, lat):
             x, y = territory.to_metric.transform(lon[members], lat[members])
             found, part_zone, signed = _pairs(territory, np.asarray(x), np.asarray(y), tolerance)
-            point.append(members[found])
-            zone.append(part_zone)
-            distance.append(signed)
-        point, zone, distance = np.concatenate(point), np.concatenate(zone), np.concatenate(distance)
+            points.append(members[found])
+            zones.append(part_zone)
+            distances.append(signed)
+        point, zone, distance = np.concatenate(points), np.concatenate(zones), np.concatenate(distances)
         order = np.lexsort((distance, point))  # by point, nearest boundary (deepest inside) first
         point, zone, distance = point[order], zone[order], distance[order]
         # a zone split into parts appears once per point: keep its first (deepest) part
@@ -137,7 +142,7 @@ class ZoneSet:
         keep = np.sort(first)
         return Located(self, len(lon), point[keep], zone[keep], distance[keep], tolerance)
 
-    def around(self, lon: float, lat: float, radius_m: float = AROUND_RADIUS_M) -> dict:
+    def around(self, lon: float, lat: float, radius_m: float = AROUND_RADIUS_M) -> dict[str, Any]:
         """Zones within about ``radius_m`` of a point, as a GeoJSON FeatureCollection (WGS84)."""
         degrees = radius_m / 111_000
         box = shapely.box(
@@ -148,7 +153,8 @@ class ZoneSet:
         )
         rows = np.flatnonzero(shapely.intersects(self.shapes, box))
         frame = gpd.GeoDataFrame(self.table.iloc[rows][["type", "code", "name"]], geometry=self.shapes[rows], crs=4326)
-        return frame.to_geo_dict(drop_id=True)
+        collection: dict[str, Any] = frame.to_geo_dict(drop_id=True)
+        return collection
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
         """The nearest zone to one point and its distance in metres (for a human answer)."""
@@ -238,7 +244,7 @@ def _territory(shapes: np.ndarray, zone: np.ndarray, epsg: int) -> Territory:
     return Territory(epsg, zone, projected, boundaries, shapely.STRtree(projected), transformer, tuple(lonlat))
 
 
-def _assign(territories: list[Territory], lon: np.ndarray, lat: np.ndarray):
+def _assign(territories: list[Territory], lon: np.ndarray, lat: np.ndarray) -> Iterator[tuple[Territory, np.ndarray]]:
     """Which points each territory should look at (by the extent of its zones)."""
     valid = np.isfinite(lon) & np.isfinite(lat)
     for territory in territories:

@@ -21,7 +21,7 @@ from fastapi import FastAPI, File, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..assets import leaflet_assets
 from ..errors import AddressNotFound, CarroyageError, GeocodingError, InputError
@@ -51,7 +51,7 @@ class UploadLimit:
             return
         received = 0
 
-        async def counting_receive():
+        async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
@@ -74,7 +74,7 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6)) -> FastAPI:
+def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6)) -> UploadLimit:
     """The web application for one set of zones and one geocoder."""
     app = FastAPI(
         title="carroyage — adresses et géographie prioritaire",
@@ -89,13 +89,15 @@ def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6
     def home() -> str:
         return page
 
-    @app.get("/api/locate")
+    # FastAPI reads a return annotation as the response model: the OpenAPI schema (a JSON object) is given here
+    # instead, and the handler is annotated with what it really returns
+    @app.get("/api/locate", response_model=dict)
     async def locate(
         adresse: str | None = Query(None, description="Adresse postale"),
         lon: float | None = Query(None, description="Longitude (WGS84)"),
         lat: float | None = Query(None, description="Latitude (WGS84)"),
         tolerance: float | None = Query(None, ge=0, le=1000, description="Tolérance en mètres"),
-    ) -> dict:
+    ) -> JSONResponse:
         """The answer for one address or position: status, zones, distances, geocoding."""
         try:
             if adresse:  # geocoding may take a while: off the event loop
@@ -114,7 +116,7 @@ def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6
         return JSONResponse(checker.zones.around(lon, lat, radius))
 
     @app.post(UPLOAD_PATH, response_class=FileResponse)
-    def locate_csv(file: UploadFile = File(..., description="CSV (UTF-8) avec lon/lat ou adresse")):
+    def locate_csv(file: UploadFile = File(..., description="CSV (UTF-8) avec lon/lat ou adresse")) -> FileResponse:
         """The uploaded file, every row annotated (status, zone, distance, geocoding)."""
         from .batch import locate_csv as run_batch
 

@@ -41,7 +41,8 @@ class Comparison:
                     "area_change_ha": float(layer["area_change_ha"].sum()) if len(layer) else 0.0,
                 }
             )
-        return pd.DataFrame(rows)
+        table: pd.DataFrame = pd.DataFrame(rows)
+        return table
 
 
 def compare(

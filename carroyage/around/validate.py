@@ -1,7 +1,7 @@
 """Measure a computed geography against an official QPV layer, on the grid's residents.
 
 Residents of a cell are spread evenly over its square, so a cell half inside an official QPV counts
-half its residents there. Two figures (METHOD.md, issue "delimitation engine"):
+half its residents there. Two figures (docs/facts.md, issue "delimitation engine"):
 
 * **coverage**: share of official-QPV residents that live in a computed quartier;
 * **precision**: share of computed-quartier residents that live in an official QPV.

@@ -1,4 +1,4 @@
-"""Around the QPV: quartier vécu and veille active (METHOD.md, "Around the QPV").
+"""Around the QPV: quartier vécu and veille active (docs/facts.md, "Around the QPV").
 
 * **Quartier vécu**: the places QPV residents use. No geometric rule exists; the default grows each
   QPV by 300 m, the distance the tax code uses around QPVs (reduced VAT, CGI art. 278 sexies; 500 m
@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -133,8 +135,9 @@ def veille_active(
         ``reason`` (French, as users read it), ``source``, ``code``, ``name``, ``population``
         (residents from the grid), ``median_income``, ``area_ha``, polygon in the grid's CRS.
     """
-    rule = get_rule(geography.manifest["rule"]["name"]).with_params(
-        **{k: v for k, v in geography.manifest["rule"].items() if k not in ("name", "description")}
+    recorded = cast(dict[str, Any], geography.manifest["rule"])
+    rule = get_rule(recorded["name"]).with_params(
+        **{k: v for k, v in recorded.items() if k not in ("name", "description")}
     )
     parts = [
         _previous_parts(geography, previous, PREVIOUS_GEOGRAPHY),
@@ -197,7 +200,7 @@ def _small_clusters(geography: Geography, rule: Rule, settings: WatchSettings) -
 
 def _near_threshold(geography: Geography, rule: Rule, settings: WatchSettings) -> gpd.GeoDataFrame | None:
     """Clusters of cells outside the QPVs whose pooled median lies just above the threshold."""
-    threshold = (geography.manifest.get("threshold") or {}).get("value")
+    threshold = (cast(dict[str, Any] | None, geography.manifest.get("threshold")) or {}).get("value")
     table = geography.cell_table
     if threshold is None or table["income_spread"].isna().all():
         return None  # exact population_low inputs carry no distribution to move the threshold on
@@ -233,10 +236,19 @@ def _cluster_shapes(geography: Geography, label: np.ndarray, chosen: np.ndarray)
     inside = np.isin(label, chosen)
     grouped = gpd.GeoDataFrame({"label": label[inside]}, geometry=cells.geometry.to_numpy()[inside], crs=cells.crs)
     dissolved = grouped.dissolve("label", method="coverage")
-    return dissolved.geometry.reindex(chosen).to_numpy()
+    shapes: np.ndarray = dissolved.geometry.reindex(chosen).to_numpy()
+    return shapes
 
 
-def _watch_frame(reason, source, codes, names, population, median, shapes) -> gpd.GeoDataFrame:
+def _watch_frame(
+    reason: str,
+    source: str,
+    codes: npt.ArrayLike,
+    names: npt.ArrayLike,
+    population: npt.ArrayLike,
+    median: npt.ArrayLike,
+    shapes: np.ndarray,
+) -> gpd.GeoDataFrame:
     n = len(shapes)
     return gpd.GeoDataFrame(
         {

@@ -19,7 +19,7 @@ def leaflet_assets() -> tuple[str, str]:
     script = (folder / "leaflet.js").read_text(encoding="utf-8")
     css = (folder / "leaflet.css").read_text(encoding="utf-8")
 
-    def data_uri(match: re.Match) -> str:
+    def data_uri(match: re.Match[str]) -> str:
         image = (folder / "images" / match.group(1)).read_bytes()
         return f"url(data:image/png;base64,{base64.b64encode(image).decode('ascii')})"
 

@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..settings import SENSITIVITY_CONTIGUITIES, SENSITIVITY_FRACTIONS, SENSITIVITY_MIN_POPULATIONS
-from .options import AgglomerationMedian, AgglomerationPopulation, NationalMedian, Quiet, RuleName, Stages, app, written
+from .options import (
+    AgglomerationMedian,
+    AgglomerationPopulation,
+    NationalMedian,
+    Quiet,
+    RuleName,
+    Stages,
+    app,
+    require_file,
+    written,
+)
 
 if TYPE_CHECKING:
     from ..geography import Geography
@@ -43,6 +53,7 @@ def delimit(
     quiet: Quiet = False,
 ) -> None:
     """Delimit priority quartiers on an income grid and write them with their cells and manifest."""
+    require_file(grid)
     from ..jobs import delimit_file
 
     geography, files = delimit_file(
@@ -116,6 +127,7 @@ def sensitivity(
     ] = None,
 ) -> None:
     """Re-run the rule over a grid of parameters; print how quartiers move, write cell stability."""
+    require_file(grid)
     from ..jobs import sensitivity_file
 
     result = sensitivity_file(

@@ -61,6 +61,14 @@ Tolerance = Annotated[float, typer.Option(help="Metres around boundaries within 
 MinScore = Annotated[float, typer.Option(help="Geocoding scores below this make the answer 'uncertain'.")]
 
 
+def require_file(path: Path) -> None:
+    """Refuse a missing input before any heavy library is loaded."""
+    from ..errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+
+
 def written(*paths: object) -> None:
     """The closing line of a command that wrote files."""
     typer.echo("written: " + ", ".join(str(p) for p in paths))

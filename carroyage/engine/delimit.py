@@ -1,6 +1,6 @@
 """Delimitation: cell shares → candidate cells → clusters → quartier tests → polygons.
 
-The decree tests the quartier, not each cell (METHOD.md, "The rule"): cells whose share of
+The decree tests the quartier, not each cell (docs/facts.md, "The rule"): cells whose share of
 low-income residents passes the rule are *candidates*; contiguous candidates (rook or queen), with small
 enclosed gaps filled, form clusters (:mod:`carroyage.clusters`); a cluster becomes a
 quartier when it has at least ``min_population`` residents and more than ``low_income_share`` of
@@ -72,7 +72,8 @@ class Outcome:
     def in_quartier(self) -> np.ndarray:
         """Whether each cell lies in a quartier."""
         kept = np.concatenate([[False], self.figures["kept"].to_numpy(dtype=bool)])
-        return kept[self.clusters.of_cell]
+        inside: np.ndarray = kept[self.clusters.of_cell]
+        return inside
 
 
 def prepare(
@@ -88,7 +89,11 @@ def prepare(
         raise InputError(f"{cells.source}: no residents in any cell; expected population > 0")
     if model is None:
         use_national = national_median is not None and cells.income_concept == "disposable"
-        model = IncomeModel(national_median=national_median) if use_national else IncomeModel()
+        model = (
+            IncomeModel(national_median=national_median)
+            if use_national and national_median is not None  # use_national implies it: narrows the type
+            else IncomeModel()
+        )
     grid = Grid.around(cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy(), cells.resolution, cells.epsg)
     fitted = cell_distributions(cells, model, national_median)
     source = "given"
@@ -218,16 +223,18 @@ def cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(population > 0, low / population, 0.0)
     median = pooled_medians(income.mu, income.sigma, income.population, np.where(label > 0, label, -1), n)
-    return pd.DataFrame(
+    figures: pd.DataFrame = pd.DataFrame(
         {"population": population, "low_income_share": share, "median_income": median, "cells": cells}
     ).iloc[1:]
+    return figures
 
 
 def _codes(keep: pd.Series) -> pd.Series:
     """Codes in label order, i.e. by each quartier's north-west-most cell (raster scan order)."""
     width = max(3, len(str(int(keep.sum()))))
     codes = pd.Series("", index=keep.index, dtype=object)
-    codes[keep] = [f"{CODE_PREFIX}{i:0{width}d}" for i in range(1, int(keep.sum()) + 1)]
+    # pandas-stubs gap: a boolean mask with a list of values is accepted at runtime
+    codes[keep] = [f"{CODE_PREFIX}{i:0{width}d}" for i in range(1, int(keep.sum()) + 1)]  # type: ignore[call-overload]
     return codes
 
 
@@ -256,7 +263,7 @@ def _cell_table(
 ) -> pd.DataFrame:
     label = clusters.of_cell
     code_of_label = pa.array(["", *codes.to_list()], type=pa.string())
-    return pd.DataFrame(
+    table: pd.DataFrame = pd.DataFrame(
         {
             "idcar_200m": cells.frame["id"],
             "population": income.population,
@@ -271,6 +278,7 @@ def _cell_table(
         },
         copy=False,  # one block per column: no 2.3-million-row copy to consolidate the floats
     )
+    return table
 
 
 def _estimator_record(cells: CellTable, model: IncomeModel) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """INSPIRE grid ids and the :class:`Grid`: inhabited cells as aligned arrays in EPSG:3035.
 
 INSEE's 200 m cells are named ``CRS3035RES200mN{y}E{x}`` where ``(x, y)`` is the lower-left corner
-in metres (METHOD.md, "INSEE Filosofi 200 m gridded data"). Parsing and formatting are vectorised
+in metres (docs/facts.md, "INSEE Filosofi 200 m gridded data"). Parsing and formatting are vectorised
 with pyarrow compute kernels: no Python loop per cell.
 """
 

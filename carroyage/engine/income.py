@@ -4,7 +4,7 @@ The public Filosofi grid gives, per cell, the number of residents ``ind``, the s
 standard of living ``ind_snv`` (disposable income per UC) and, from 2015 on, the households ``men``
 and the poor households ``men_pauv`` (below 60 % of the national median standard of living). It
 gives no cell median, and its income is disposable while the decree tests declared income
-(METHOD.md, "INSEE Filosofi 200 m gridded data" and "National reference figures").
+(docs/facts.md, "INSEE Filosofi 200 m gridded data" and "National reference figures").
 
 The estimator (documented in ``docs/method.md``) has three parts:
 
@@ -28,6 +28,7 @@ Every figure it yields is marked ``estimated``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -103,7 +104,8 @@ class CellIncome:
     @property
     def median(self) -> np.ndarray:
         """Median income of each cell."""
-        return np.exp(self.mu)
+        median: np.ndarray = np.exp(self.mu)
+        return median
 
 
 def equivalent_fraction(fraction: float, concept: str, model: IncomeModel) -> float:
@@ -176,7 +178,8 @@ def household_sizes(population: np.ndarray, households: np.ndarray, poor: np.nda
 def _resident_share(poor: np.ndarray, households: np.ndarray, size_ratio: float) -> np.ndarray:
     """Share of residents in poor households; ``+½`` keeps 0 and 1 out of reach of Φ⁻¹."""
     odds = (poor + 0.5) / (households - poor + 0.5)
-    return odds * size_ratio / (1 + odds * size_ratio)
+    share: np.ndarray = odds * size_ratio / (1 + odds * size_ratio)
+    return share
 
 
 def _fit_sigma(mean: np.ndarray, share: np.ndarray, line: float, default: float) -> np.ndarray:
@@ -205,14 +208,16 @@ def cell_income(cells: CellTable, fitted: CellModel, threshold: float | None) ->
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(population > 0, frame["population_low"].to_numpy() / np.maximum(population, 1e-12), 0.0)
         return CellIncome(fitted.mu, fitted.sigma, population, share, False, fitted.facts)
-    share = np.where(population > 0, share_below(fitted.mu, fitted.sigma, threshold), 0.0)
+    # threshold is None only when no cell has a finite income (population_low counted instead), see apply_rule
+    share = np.where(population > 0, share_below(fitted.mu, fitted.sigma, cast(float, threshold)), 0.0)
     return CellIncome(fitted.mu, fitted.sigma, population, share, True, fitted.facts)
 
 
 def share_below(mu: np.ndarray, sigma: np.ndarray, value: float | np.ndarray) -> np.ndarray:
     """Share of a log-normal population below ``value``."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.nan_to_num(ndtr((np.log(value) - mu) / sigma), nan=0.0)
+        share: np.ndarray = np.nan_to_num(ndtr((np.log(value) - mu) / sigma), nan=0.0)
+        return share
 
 
 def pooled_medians(

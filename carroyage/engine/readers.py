@@ -1,6 +1,6 @@
 """Read income grids into a :class:`CellTable`.
 
-Accepted inputs (METHOD.md, "INSEE Filosofi 200 m gridded data"):
+Accepted inputs (docs/facts.md, "INSEE Filosofi 200 m gridded data"):
 
 * INSEE Filosofi 200 m grids, CSV / GeoPackage / Shapefile / GeoParquet, every vintage: 2015
   capitalised names (``IdINSPIRE``, ``Ind``, ``Men_pauv``, ``Ind_snv``, ``I_est_cr``), 2017-2021
@@ -20,9 +20,11 @@ ships metropolitan geometry in Lambert-93, where cells are no longer aligned squ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -32,7 +34,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..manifest import sha256, shown_path
-from .grid import Grid, parse_ids
+from .grid import Grid, ParsedIds, parse_ids
 
 # canonical name -> accepted source names (lower case), first match wins
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -272,7 +274,7 @@ def _match_columns(names: list[str], source: str) -> dict[str, str]:
 
 def _to_frame(
     table: pa.Table, columns: dict[str, str], source: str, row_word: str, row_offset: int
-) -> tuple[pd.DataFrame, object]:
+) -> tuple[pd.DataFrame, ParsedIds]:
     def where(i: int) -> str:
         return f"{source}: {row_word} {i + row_offset}"
 
@@ -301,10 +303,10 @@ class _IdLookup:
         self.ids = ids
 
     def __getitem__(self, row: int) -> str:
-        return self.ids[int(row)].as_py()
+        return cast(str, self.ids[int(row)].as_py())
 
 
-def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where) -> np.ndarray:
+def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where: Callable[[int], str]) -> np.ndarray:
     array = column.combine_chunks()
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         text = pc.utf8_trim_whitespace(array)
@@ -325,14 +327,14 @@ def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where) -> np.nd
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
         raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number ≥ 0")
-    return values
+    return cast(np.ndarray, values)
 
 
 def _first_true(mask: pa.Array) -> int:
     return int(pc.index(pc.fill_null(mask, False), True).as_py())
 
 
-def _check_duplicates(frame: pd.DataFrame, resolution: int, where) -> None:
+def _check_duplicates(frame: pd.DataFrame, resolution: int, where: Callable[[int], str]) -> None:
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
     if Grid.around(x, y, resolution).runs_along_grid() or not _has_duplicates(x, y, resolution):
         return  # cells strictly in scan order are all distinct: INSEE's files need no bitmap
@@ -344,12 +346,14 @@ def _check_duplicates(frame: pd.DataFrame, resolution: int, where) -> None:
         i = int(pairs.max(axis=1).min())
         first = int(pairs[pairs.max(axis=1).argmin()].min())
         raise InputError(
-            f"{where(i)}: cell {frame.at[i, 'id']} appears twice "
+            f"{where(i)}: cell {cast(str, frame.at[i, 'id'])} appears twice "
             f"(first at {where(first).split(': ', 1)[1]}); expected each cell once"
         )
 
 
-def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: _IdLookup, where) -> None:
+def _check_consistency(
+    frame: pd.DataFrame, columns: dict[str, str], ids: _IdLookup, where: Callable[[int], str]
+) -> None:
     pairs = [("population_low", "population"), ("poor_households", "households")]
     for part, whole in pairs:
         if part in frame and whole in frame:
@@ -357,8 +361,8 @@ def _check_consistency(frame: pd.DataFrame, columns: dict[str, str], ids: _IdLoo
             if over.any():
                 i = int(np.flatnonzero(over)[0])
                 raise InputError(
-                    f"{where(i)} (cell {ids[i]}): {columns[part]!r} ({frame.at[i, part]:g}) exceeds "
-                    f"{columns[whole]!r} ({frame.at[i, whole]:g})"
+                    f"{where(i)} (cell {ids[i]}): {columns[part]!r} ({cast(float, frame.at[i, part]):g}) exceeds "
+                    f"{columns[whole]!r} ({cast(float, frame.at[i, whole]):g})"
                 )
 
 

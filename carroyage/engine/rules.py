@@ -1,6 +1,6 @@
 """Frozen, named rule versions with every parameter visible.
 
-The income threshold follows décret n°2014-767, art. 4 (METHOD.md, "The rule")::
+The income threshold follows décret n°2014-767, art. 4 (docs/facts.md, "The rule")::
 
     S = fraction × (w × national median + (1 − w) × agglomeration median), rounded UP to 100 €
     w = 0.7 for an unité urbaine under 5 million inhabitants, 0.3 from 5 million on
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from ..errors import RuleError
 
@@ -103,11 +104,11 @@ class Rule:
 
     def with_params(self, **changes: object) -> Rule:
         """A copy with some parameters changed (``None`` values are ignored)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        unknown = set(changes) - {f.name for f in fields(self)}
+        given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        unknown = set(given) - {f.name for f in fields(self)}
         if unknown:
             raise RuleError(f"rule {self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
-        return replace(self, **changes)
+        return replace(self, **given)
 
     def params(self) -> dict[str, object]:
         """Every parameter, for the run manifest."""

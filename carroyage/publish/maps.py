@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import branca
 import folium
@@ -26,7 +27,10 @@ from ..files import atomic_path
 from ..geography import Geography
 from ..labels import LAYERS, POPUPS
 
-STYLE = {
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+STYLE: dict[str, dict[str, Any]] = {
     "qpv": {"color": "#b2182b", "fillColor": "#d6604d", "weight": 2, "fillOpacity": 0.45},
     "quartier_vecu": {
         "color": "#2166ac",
@@ -81,15 +85,16 @@ def interactive_map(
     if reference is not None:
         _layer(reference, "official").add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    MetricScale().add_to(fmap)
-    fmap.get_root().header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
-    fmap.get_root().header.add_child(branca.element.Element(_manifest_tag(geography.manifest)))
-    fmap.get_root().html.add_child(_legend(geography, official is not None, title))
+    MetricScale().add_to(fmap)  # type: ignore[no-untyped-call]  # branca's MacroElement.__init__ is unannotated
+    root = cast(branca.element.Figure, fmap.get_root())  # a map's root is its page
+    root.header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
+    root.header.add_child(branca.element.Element(_manifest_tag(geography.manifest)))
+    root.html.add_child(_legend(geography, official is not None, title))
     fmap.fit_bounds([[south, west], [north, east]])
     return fmap
 
 
-def _manifest_tag(manifest: dict) -> str:
+def _manifest_tag(manifest: dict[str, object]) -> str:
     """How the map was made, readable in the page source (``</`` escaped so it cannot close the tag)."""
     text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str).replace("</", "<\\/")
     return f'<script type="application/json" id="carroyage-manifest">{text}</script>'
@@ -185,7 +190,7 @@ def _legend(geography: Geography, with_official: bool, title: str) -> branca.ele
         f'border:2px {"dashed" if "dashArray" in s else "solid"} {s["color"]}"></span>{_escape(label)}</div>'
         for s, label in rows
     )
-    threshold = (geography.manifest.get("threshold") or {}).get("value")
+    threshold = (cast(dict[str, Any] | None, geography.manifest.get("threshold")) or {}).get("value")
     note = labels.THRESHOLD_NOTE.format(value=f"{threshold:,.0f}".replace(",", " ")) if threshold else ""
     note += f"<br>{labels.ESTIMATED_NOTE}" if estimated else ""
     return branca.element.Element(
@@ -198,7 +203,7 @@ def _legend(geography: Geography, with_official: bool, title: str) -> branca.ele
 class MetricScale(branca.element.MacroElement):
     """A metric-only scale bar (folium's shows feet too)."""
 
-    _template = branca.element.Template(
+    _template = branca.element.Template(  # type: ignore[attr-defined]  # jinja2's, re-exported without __all__
         """{% macro script(this, kwargs) %}
         L.control.scale({imperial: false, metric: true}).addTo({{ this._parent.get_name() }});
         {% endmacro %}"""
@@ -230,7 +235,7 @@ def _stable_ids(page: str) -> str:
     """
     numbers: dict[str, str] = {}
 
-    def number(match: re.Match) -> str:
+    def number(match: re.Match[str]) -> str:
         return numbers.setdefault(match.group(0), f"{len(numbers) + 1:032x}")
 
     return re.sub(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])", number, page)
@@ -268,7 +273,7 @@ def static_map(
         legend=True,
         legend_kwds={"label": "Part des habitants sous le seuil", "shrink": 0.6},
     )
-    handles = []
+    handles: list[Patch | Line2D] = []
     for name in ("quartier_vecu", "veille_active"):
         layer = geography.layers.get(name)
         if layer is not None and len(layer):
@@ -330,7 +335,7 @@ def static_format(path: Path) -> str:
     return kind
 
 
-def _scale_and_north(axes) -> None:
+def _scale_and_north(axes: Axes) -> None:
     west, east = axes.get_xlim()
     south, north = axes.get_ylim()
     x, y = west + 0.05 * (east - west), south + 0.05 * (north - south)

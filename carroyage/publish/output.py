@@ -191,12 +191,13 @@ def _cells_geoparquet(geography: Geography) -> pa.Table:
 
 
 def _manifest_table(manifest: dict[str, object]) -> pd.DataFrame:
-    return pd.DataFrame(
+    table: pd.DataFrame = pd.DataFrame(
         {
             "key": list(manifest),
             "value": [json.dumps(v, ensure_ascii=False, sort_keys=True, default=str) for v in manifest.values()],
         }
     )
+    return table
 
 
 def _write_parquet(layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object], path: Path) -> list[Path]:
