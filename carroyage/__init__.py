@@ -73,6 +73,7 @@ _EXPORTS = {
     "compare_files": "jobs",
     "sensitivity_file": "jobs",
     "map_file": "jobs",
+    "indicators_file": "jobs",
 }
 
 __all__ = [
@@ -100,6 +101,7 @@ __all__ = [
     "compare_files",
     "delimit",
     "delimit_file",
+    "indicators_file",
     "format_ids",
     "get_rule",
     "interactive_map",
@@ -167,7 +169,15 @@ if TYPE_CHECKING:
         RuleError,
     )
     from .geography import Geography, is_geography, read_geography
-    from .jobs import compare_files, delimit_file, map_file, sensitivity_file, validate_file, zones_file
+    from .jobs import (
+        compare_files,
+        delimit_file,
+        indicators_file,
+        map_file,
+        sensitivity_file,
+        validate_file,
+        zones_file,
+    )
     from .layers import read_layer, read_official
     from .publish.maps import interactive_map, save_map, static_map
     from .publish.output import write_geography, write_layers

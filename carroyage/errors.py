@@ -37,3 +37,7 @@ class AddressNotFound(CarroyageError, LookupError):
 
 class GeocodingError(CarroyageError, RuntimeError):
     """The geocoder could not be used (unreachable server, unreadable index)."""
+
+
+class CarroyageWarning(UserWarning):
+    """A value that is legal but implausible (a likely typo); the CLI prints it as one line."""

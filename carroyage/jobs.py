@@ -8,6 +8,8 @@ or a script calls the same functions. The address check has its own in :mod:`car
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from .engine.delimit import delimit, prepare
 from .engine.readers import read_grid
 from .engine.rules import get_rule
 from .engine.sensitivity import parse_range, sensitivity
+from .errors import CarroyageWarning, InputError
 from .files import output_set, refuse_overwriting
 from .geography import Geography, is_geography, read_geography
 from .labels import MAP_TITLE
@@ -32,6 +35,7 @@ from .publish.output import add_layers, write_geography, write_layers
 from .settings import (
     FACILITY_REACH_M,
     MIN_OVERLAP,
+    PLAUSIBLE_MEDIAN_EUR,
     SENSITIVITY_CONTIGUITIES,
     SENSITIVITY_FRACTIONS,
     SENSITIVITY_MIN_POPULATIONS,
@@ -58,6 +62,9 @@ def delimit_file(
     refuse_overwriting(out, grid)
     if geojson is not None:
         refuse_overwriting(geojson, grid, out)
+    references = ("national_median", "agglomeration_median", "agglomeration_population")
+    get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in references})  # checked first
+    check_reference_figures(**{k: v for k, v in options.items() if k in references})  # type: ignore[arg-type]
     say = progress or (lambda message: None)
     say(f"reading {grid}")
     geography = delimit(read_grid(grid), rule, progress=progress, **options)  # type: ignore[arg-type]
@@ -69,6 +76,38 @@ def delimit_file(
 def validate_file(geography: Path, official: Path) -> Validation:
     """Agreement of a written geography with an official QPV layer."""
     return validate(read_geography(geography).cells, read_official(official))
+
+
+def check_reference_figures(
+    national_median: float | None = None,
+    agglomeration_median: float | None = None,
+    agglomeration_population: float | None = None,
+) -> None:
+    """Refuse meaningless reference figures; warn of implausible ones (a likely typo).
+
+    >>> check_reference_figures(national_median=22_040)
+    >>> check_reference_figures(national_median=0)
+    Traceback (most recent call last):
+    ...
+    carroyage.errors.InputError: --national-median 0: expected a positive number of euros a year
+    """
+    for name, value in (("national-median", national_median), ("agglomeration-median", agglomeration_median)):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value <= 0:
+            raise InputError(f"--{name} {value:g}: expected a positive number of euros a year")
+        low, high = PLAUSIBLE_MEDIAN_EUR
+        if not low <= value <= high:
+            warnings.warn(
+                f"--{name} {value:g} € a year is outside {low:,}–{high:,} €; a typo? "
+                "(France's 2019 median standard of living: 22040)",
+                CarroyageWarning,
+                stacklevel=2,
+            )
+    if agglomeration_population is not None and not (
+        math.isfinite(agglomeration_population) and agglomeration_population > 0
+    ):
+        raise InputError(f"--agglomeration-population {agglomeration_population:g}: expected a positive number")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ ESTIMATED_SHORT = "Chiffres estimés."
 THRESHOLD_NOTE = "Seuil de revenu : {value} par an"
 SOURCES = "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
 
+
 def metres(value: float) -> str:
     """A distance in whole metres, French style, sign dropped (``1 234 m``)."""
     return integer(abs(value)) + " m"

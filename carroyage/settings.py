@@ -10,6 +10,10 @@ around them. The CLI, the library and the web service all read them from here.
 
 from __future__ import annotations
 
+# -- delimitation ---------------------------------------------------------------------------------
+PLAUSIBLE_MEDIAN_EUR = (5_000, 100_000)
+"""A median income outside this range (€ a year) is most likely a typo: the CLI warns."""
+
 # -- around the QPV (docs/facts.md, "Around the QPV") -------------------------------------------------
 VECU_DISTANCE_M = 300.0
 """Quartier vécu: growth around each QPV (CGI art. 278 sexies: reduced VAT within 300 m)."""
@@ -44,6 +48,17 @@ CSV_CHUNK_ROWS = 50_000
 """Rows per chunk when a CSV file is annotated (memory stays flat whatever the file's size)."""
 MAX_UPLOAD_MB = 50.0
 """Largest CSV upload the web service accepts."""
+MAX_ADDRESS_CHARS = 500
+"""Longest address field accepted (characters): a longer one is an ``invalid`` row with a reason.
+The longest BAN label is about 150 characters; the bound keeps a pasted page out of the matcher."""
+GEOCODE_FLOOR = 0.4
+"""Geocoding scores below this are ``not found``: no position, hence never a zone."""
+STREET_MIN_SIMILARITY = 0.75
+"""A street name resembling the query's less than this (rapidfuzz WRatio / 100) is no candidate."""
+CANDIDATES = 5
+"""Candidates returned by ``/search`` (addok's default ``limit``)."""
+WORKERS = 1
+"""Processes of ``carroyage serve`` (``--workers``); ``locate-csv`` uses every core by default."""
 HOST, PORT = "127.0.0.1", 8000
 """Where ``carroyage serve`` listens by default (loopback only)."""
 

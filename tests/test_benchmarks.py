@@ -92,3 +92,8 @@ def test_synthetic_grid_is_sorted_like_insee_files_unless_shuffled():
     assert not (np.diff(np.lexsort((shuffled_cells.y, shuffled_cells.x))) == 1).all()
     resorted = shuffled.iloc[np.lexsort((shuffled_cells.y, shuffled_cells.x))].reset_index(drop=True)
     pd.testing.assert_frame_equal(ordered, resorted)  # the same cells with the same figures
+
+
+def test_fuzz_benchmark_counts_its_cases():
+    output = run_benchmark("fuzz.py", "--cases", "6")
+    assert "6 cases in" in output and "no exception other than a one-line CarroyageError escaped:" in output

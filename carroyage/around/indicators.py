@@ -502,7 +502,8 @@ def read_stats(path: Path) -> pd.DataFrame:
     figures["rated"] = np.where(np.isfinite(figures["poor"]), figures["insee_population"], np.nan)
     summed = figures.groupby("code", sort=True).sum(min_count=1)
     summed["insee_poverty_rate"] = summed["poor"] / summed["rated"]
-    return pd.DataFrame(summed[["insee_population", "insee_households", "insee_poverty_rate"]])
+    figures_by_code: pd.DataFrame = summed[["insee_population", "insee_households", "insee_poverty_rate"]]
+    return figures_by_code
 
 
 def _numbers(frame: pd.DataFrame, column: str | None) -> np.ndarray:

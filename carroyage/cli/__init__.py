@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import warnings
 from types import FrameType
 
 import typer
+from typer.exceptions import TyperException
 
 from ..errors import CarroyageError
 from . import address, around, engine, indicators, publish  # noqa: F401  (each registers its commands)
@@ -31,6 +33,7 @@ def main() -> None:
     temporary names and moved into place only when complete, so a stopped run leaves none.
     """
     stopped: list[int] = []
+    warnings.showwarning = _show_warning
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopped.append(signum)
@@ -48,12 +51,16 @@ def main() -> None:
 
 def _run(stopped: list[int]) -> None:
     try:
-        app()
+        app(standalone_mode=False)
+    except TyperException as exc:  # a usage error: one line, like every other error
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # no command: the help was printed
+        _fail(f"carroyage: error: {_usage(exc)}", 2)
     except CarroyageError as exc:
         _fail(f"carroyage: error: {exc}", 2)
     except OSError as exc:  # the file system's own refusals: permissions, full disk...
         _fail(f"carroyage: error: {exc.filename or ''}: {exc.strerror or exc}".replace(": : ", ": "), 2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         _fail(INTERRUPTED, 130)
     except Exception:
         # a stop inside a library's callback (GDAL pulling cells from Python) comes back as that
@@ -61,6 +68,26 @@ def _run(stopped: list[int]) -> None:
         if stopped:
             _fail(INTERRUPTED, 130)
         raise
+
+
+def _usage(exc: TyperException) -> str:
+    """A usage error in one line, naming the option or argument when there is one."""
+    message = " ".join(exc.format_message().split())
+    param = getattr(exc, "param", None)
+    names = getattr(param, "opts", None) or [getattr(param, "name", "")]
+    return f"{names[0]}: {message}" if names[0] and names[0] not in message else message
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: object = None,
+) -> None:
+    """Warnings as one line on stderr, like errors."""
+    typer.echo(f"carroyage: warning: {message}", err=True)
 
 
 def _fail(line: str, code: int) -> None:

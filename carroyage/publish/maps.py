@@ -1,13 +1,22 @@
 """Publish a geography: an interactive folium map (French labels) and a static map for reports.
 
 Self-contained maps inline the Leaflet copy the package ships (``carroyage/assets``), so they draw
-their shapes with no network at all; the OpenStreetMap basemap appears when the network is there.
-Popups are built in the browser with ``textContent``, never from HTML strings, so a quartier name
-such as ``<script>alert(1)</script>`` is shown, not run.
+their shapes with no network at all; the OpenStreetMap basemap appears when the network is there,
+and an offline vector context (commune limits and names from the shipped communes files, or
+``--context FILE``) keeps the map readable without it. Popups are built in the browser with
+``textContent``, never from HTML strings, so a quartier name such as
+``<script>alert(1)</script>`` is shown, not run. Every number a reader sees is formatted by
+:mod:`carroyage.labels` (``11 274``, ``63,1 %``, ``14 500 €``).
+
+Layers live in Leaflet panes stacked in a fixed order, so the computed quartiers stay on top and
+clickable whatever layers are ticked again in the layer control; the official outlines and the
+communes are drawn with ``interactive: false`` and never capture a click.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import json
 import re
 from pathlib import Path
@@ -31,7 +40,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 STYLE: dict[str, dict[str, Any]] = {
-    "qpv": {"color": "#b2182b", "fillColor": "#d6604d", "weight": 2, "fillOpacity": 0.45},
+    # a computed candidate is violet: red is kept for the official QPV, here, on the page and in QGIS
+    "qpv": {"color": "#5b2c83", "fillColor": "#9e7cc1", "weight": 2.5, "fillOpacity": 0.45},
     "quartier_vecu": {
         "color": "#2166ac",
         "fillColor": "#92c5de",
@@ -39,59 +49,188 @@ STYLE: dict[str, dict[str, Any]] = {
         "fillOpacity": 0.15,
         "dashArray": "6 4",
     },
-    "veille_active": {"color": "#e08214", "fillColor": "#fdb863", "weight": 1.5, "fillOpacity": 0.35},
-    "official": {"color": "#1b7837", "fillColor": "#1b7837", "weight": 2.5, "fillOpacity": 0.0, "dashArray": "2 6"},
+    "veille_active": {"color": "#b35806", "fillColor": "#fdb863", "weight": 1.5, "fillOpacity": 0.35},
+    "official": {"color": "#c9191e", "fillColor": "#c9191e", "weight": 2.5, "fillOpacity": 0.0, "dashArray": "4 4"},
+    "communes": {"color": "#5a5a5a", "fillColor": "#ffffff", "weight": 1.0, "fillOpacity": 0.0},
 }
+CELL_COLOURS = ("#ffffcc", "#fd8d3c", "#800026")
+"""The cell choropleth, from 0 % to 100 % of residents below the threshold."""
 STATIC_FORMATS = ("png", "pdf")
+PAGE_FORMATS = ("html", "htm")
+PANES = {"contexte": 350, "quartiers": 460, "officiels": 470, "noms": 480}
+"""Leaflet panes over the default overlay pane (400: cells, quartiers vécus, veille active)."""
 
 POPUP_JS = """
 function (feature, layer) {
     var fields = %s;
+    var props = feature.properties;
+    var box = document.createElement("div");
+    box.className = "carroyage-fiche";
+    if (props._titre) {
+        var heading = document.createElement("p");
+        heading.className = "carroyage-fiche-titre";
+        heading.textContent = props._titre;
+        box.appendChild(heading);
+    }
+    if (props._nom) {
+        var name = document.createElement("p");
+        name.className = "carroyage-fiche-nom";
+        name.textContent = props._nom;
+        box.appendChild(name);
+    }
     var table = document.createElement("table");
     fields.forEach(function (field) {
-        var value = feature.properties[field[0]];
+        var value = props[field[0]];
         if (value === null || value === undefined || value === "") { return; }
         var row = table.insertRow();
-        var name = document.createElement("th");
-        name.textContent = field[1];
-        name.style.textAlign = "left";
-        name.style.paddingRight = "8px";
-        row.appendChild(name);
+        var label = document.createElement("th");
+        label.scope = "row";
+        label.textContent = field[1];
+        row.appendChild(label);
         row.insertCell().textContent = value;
     });
-    layer.bindPopup(table);
+    box.appendChild(table);
+    layer.bindPopup(box, {maxWidth: 320, minWidth: 180});
 }
 """
 
+MAP_CSS = """
+.leaflet-container { background: #f4f3ee; font: 13px/1.4 system-ui, "Segoe UI", Roboto, Arial, sans-serif; }
+.carroyage-fiche { min-width: 0; }
+.carroyage-fiche-titre { font-weight: 700; font-size: 14px; margin: 0 0 2px; }
+.carroyage-fiche-nom { margin: 0 0 6px; color: #333; overflow-wrap: anywhere; }
+.carroyage-fiche table { border-collapse: collapse; }
+.carroyage-fiche th { text-align: left; font-weight: 600; padding: 1px 8px 1px 0; vertical-align: top; }
+.carroyage-fiche td { overflow-wrap: anywhere; word-break: break-word; padding: 1px 0; }
+.carroyage-commune { color: #3a3a3a; font-size: 11px; font-weight: 600; white-space: nowrap;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; transform: translate(-50%, -50%); width: auto !important;
+  height: auto !important; background: none; border: none; }
+#carroyage-titre { position: fixed; top: 10px; left: 54px; right: 60px; z-index: 1000; pointer-events: none; }
+#carroyage-titre div { display: inline-block; background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.3); pointer-events: auto; max-width: 100%; box-sizing: border-box; }
+#carroyage-titre h1 { font-size: 16px; margin: 0; line-height: 1.25; }
+#carroyage-titre p { font-size: 12px; margin: 2px 0 0; color: #333; }
+#carroyage-legende { position: fixed; bottom: 24px; right: 10px; z-index: 1000; background: #fff; padding: 6px 10px;
+  border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3); max-width: 270px; max-height: calc(100vh - 140px);
+  overflow: auto; box-sizing: border-box; }
+#carroyage-legende summary { font-weight: 700; cursor: pointer; }
+#carroyage-legende .entree { display: flex; align-items: center; gap: 6px; margin-top: 4px; }
+#carroyage-legende .symbole { flex: none; width: 16px; height: 12px; box-sizing: border-box; }
+#carroyage-legende .barre { height: 10px; margin-top: 4px; border: 1px solid #999;
+  background: linear-gradient(to right, %(colours)s); }
+#carroyage-legende .graduations { display: flex; justify-content: space-between; font-size: 11px; }
+#carroyage-legende .note { margin-top: 6px; color: #333; font-size: 12px; }
+@media (max-width: 600px) {
+  #carroyage-titre { left: 50px; right: 50px; } #carroyage-titre h1 { font-size: 14px; }
+  #carroyage-legende { max-width: calc(100vw - 20px); bottom: 20px; }
+}
+@media print {
+  @page { size: A4 landscape; margin: 10mm; }
+  .leaflet-control-layers, .leaflet-control-zoom { display: none !important; }
+  #carroyage-titre div, #carroyage-legende { box-shadow: none; border: 1px solid #000; }
+  #carroyage-legende details > * { display: block; }
+  .leaflet-popup { display: none; }
+}
+"""
+
+FIT_JS = """{%% macro script(this, kwargs) %%}
+(function (map) {
+    var bounds = %(bounds)s;
+    function fit() {
+        var title = document.getElementById("carroyage-titre");
+        var legend = document.getElementById("carroyage-legende");
+        var wide = map.getSize().x > 700;
+        var top = title ? title.getBoundingClientRect().bottom + 8 : 10;
+        var right = wide && legend ? legend.getBoundingClientRect().width + 20 : 10;
+        map.fitBounds(bounds, {paddingTopLeft: [10, top], paddingBottomRight: [right, 10]});
+    }
+    var legend = document.querySelector("#carroyage-legende details");
+    if (legend && window.innerWidth < 600) { legend.removeAttribute("open"); }
+    fit();
+})({{ this._parent.get_name() }});
+{%% endmacro %%}"""
+
 
 def interactive_map(
-    geography: Geography, official: gpd.GeoDataFrame | None = None, title: str = labels.MAP_TITLE
+    geography: Geography,
+    official: gpd.GeoDataFrame | None = None,
+    title: str | None = None,
+    context: str | Path | None = None,
 ) -> folium.Map:
-    """A folium map of the geography, with French labels, legend, layer control and scale."""
-    qpv = geography.qpv.to_crs(4326)
-    west, south, east, north = qpv.total_bounds if len(qpv) else geography.cells.to_crs(4326).total_bounds
+    """A folium map of the geography: French labels, legends, collapsed layer control, scale.
+
+    Parameters
+    ----------
+    geography : Geography
+        What ``carroyage delimit`` (and ``zones``) made.
+    official : geopandas.GeoDataFrame, optional
+        Official QPV, drawn as outlines that never capture clicks; each computed quartier's fiche
+        names the official QPV it overlaps most.
+    title : str, optional
+        The map's title; by default "Géographie prioritaire — <commune>" from the context.
+    context : str or Path, optional
+        A communes file (limits and names); by default any shipped communes file that meets the
+        geography.
+
+    Returns
+    -------
+    folium.Map
+    """
+    communes = context_communes(geography, context)
+    title = title or default_title(geography, communes)
     fmap = folium.Map(tiles=None, control_scale=False, zoom_control=True, prefer_canvas=False)
     fmap.default_js = [("leaflet", f"{LEAFLET_CDN}/leaflet.js")]
     fmap.default_css = [("leaflet_css", f"{LEAFLET_CDN}/leaflet.css")]
+    for pane, z_index in PANES.items():
+        folium.map.CustomPane(pane, z_index=z_index, pointer_events=False).add_to(fmap)
     folium.TileLayer(
-        "OpenStreetMap", name="Fond OpenStreetMap", attr="© contributeurs OpenStreetMap", control=True
+        "OpenStreetMap", name="Fond OpenStreetMap (en ligne)", attr="© contributeurs OpenStreetMap", control=True
     ).add_to(fmap)
+    if communes is not None:
+        _communes_layer(communes).add_to(fmap)
     _cells_layer(geography).add_to(fmap)
+    shown: list[gpd.GeoDataFrame] = []
     for name in ("quartier_vecu", "veille_active"):
         if name in geography.layers and len(geography.layers[name]):
-            _layer(geography.layers[name].to_crs(4326), name).add_to(fmap)
-    reference = _official(official, geography) if official is not None else None
-    _layer(_with_display_values(qpv, reference), "qpv").add_to(fmap)
+            layer = _display(geography.layers[name]).to_crs(4326)
+            shown.append(layer)
+            _layer(layer, name).add_to(fmap)
+    reference = official_near(official, geography) if official is not None else None
+    quartiers = quartier_fiches(geography.qpv, reference).to_crs(4326)
+    shown.append(quartiers)
+    _layer(quartiers, "qpv", pane="quartiers").add_to(fmap)
     if reference is not None:
-        _layer(reference, "official").add_to(fmap)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+        shown.append(reference)
+        _layer(reference, "official", pane="officiels", interactive=False).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     MetricScale().add_to(fmap)  # type: ignore[no-untyped-call]  # branca's MacroElement.__init__ is unannotated
     root = cast(branca.element.Figure, fmap.get_root())  # a map's root is its page
     root.header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
     root.header.add_child(branca.element.Element(_manifest_tag(geography.manifest)))
-    root.html.add_child(_legend(geography, official is not None, title))
-    fmap.fit_bounds([[south, west], [north, east]])
+    root.header.add_child(branca.element.Element(f"<style>{MAP_CSS % {'colours': ', '.join(CELL_COLOURS)}}</style>"))
+    root.html.add_child(branca.element.Element(_title_box(title, subtitle(geography.manifest))))
+    root.html.add_child(_legend(geography, reference is not None, communes is not None))
+    FitBounds(_bounds(shown or [geography.cells.to_crs(4326)])).add_to(fmap)
     return fmap
+
+
+def _bounds(frames: list[gpd.GeoDataFrame]) -> list[list[float]]:
+    """``[[south, west], [north, east]]`` over every layer shown (so no quartier is cropped)."""
+    boxes = np.array([frame.total_bounds for frame in frames if len(frame)])
+    if not len(boxes):
+        return [[41.3, -5.2], [51.1, 9.6]]  # metropolitan France
+    west, south = boxes[:, 0].min(), boxes[:, 1].min()
+    east, north = boxes[:, 2].max(), boxes[:, 3].max()
+    return [[round(float(south), 6), round(float(west), 6)], [round(float(north), 6), round(float(east), 6)]]
+
+
+class FitBounds(branca.element.MacroElement):
+    """Fit the map to the layers, keeping them clear of the title and (on wide screens) the legend."""
+
+    def __init__(self, bounds: list[list[float]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # branca's MacroElement.__init__ is unannotated
+        self._name = "FitBounds"
+        self._template = branca.element.Template(FIT_JS % {"bounds": json.dumps(bounds)})  # type: ignore[attr-defined]
 
 
 def _manifest_tag(manifest: dict[str, object]) -> str:
@@ -100,35 +239,106 @@ def _manifest_tag(manifest: dict[str, object]) -> str:
     return f'<script type="application/json" id="carroyage-manifest">{text}</script>'
 
 
-def _with_display_values(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def subtitle(manifest: dict[str, object]) -> str:
+    """Grid vintage, rule and date of the run, from the manifest (``carroyage Filosofi 2019 · …``)."""
+    inputs = cast(dict[str, Any], manifest.get("inputs") or {})
+    grid_path = str((inputs.get("grid") or {}).get("path", ""))
+    vintage = re.search(r"(?<!\d)(20\d\d)(?!\d)", Path(grid_path).name)
+    grid = labels.GRID_VINTAGE.format(vintage=vintage.group(1)) if vintage else labels.GRID_UNKNOWN
+    rule = cast(dict[str, Any], manifest.get("rule") or {}).get("name", "?")
+    date = labels.french_date(str(manifest["date"])) if manifest.get("date") else "?"
+    return labels.MAP_SUBTITLE.format(grid=grid, rule=rule, date=date)
+
+
+def default_title(geography: Geography, communes: gpd.GeoDataFrame | None) -> str:
+    """``Géographie prioritaire — <commune>``: the context commune holding most of the quartiers."""
+    if communes is None or not len(communes):
+        return labels.MAP_TITLE
+    where = geography.qpv.geometry if len(geography.qpv) else geography.cells.geometry
+    union = shapely.union_all(where.to_crs(communes.crs).to_numpy())
+    overlap = shapely.area(shapely.intersection(communes.geometry.to_numpy(), union))
+    if not np.any(overlap > 0):
+        return labels.MAP_TITLE
+    return f"{labels.MAP_TITLE} — {communes['name'].to_numpy()[int(np.argmax(overlap))]}"
+
+
+def context_communes(geography: Geography, path: str | Path | None = None) -> gpd.GeoDataFrame | None:
+    """Commune limits and names around the geography (in its CRS), or ``None`` when none meet it.
+
+    ``path`` is a communes file; without one, every ``communes_*.geojson`` shipped in
+    :data:`carroyage.data.DATA_DIR` is tried, and those that meet the grid's extent are kept.
+    """
+    from ..data import DATA_DIR
+    from ..layers import codes_and_names, read_layer
+
+    candidates = [Path(path)] if path else sorted(DATA_DIR.glob("communes_*.geojson"))
+    table = geography.cell_table
+    if not len(table):
+        return None
+    extent = shapely.box(
+        table["x"].min(), table["y"].min(), table["x"].max() + geography.resolution, table["y"].max() + geography.resolution
+    )
+    found = []
+    for candidate in candidates:
+        layer = read_layer(candidate, "communes").to_crs(f"EPSG:{geography.epsg}")
+        near = layer[layer.intersects(extent)]
+        if len(near):
+            codes, names = codes_and_names(near, "C")
+            found.append(gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs))
+    if not found:
+        return None
+    return gpd.GeoDataFrame(pd.concat(found, ignore_index=True), crs=found[0].crs)
+
+
+def quartier_fiches(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """The computed quartiers with their fiche's values as French text (``11 274``, ``63,1 %``)."""
     shown = qpv.copy()
-    if "name" not in shown:
-        shown["name"] = ""
+    shown["_titre"] = [labels.CANDIDATE.format(code=code) for code in shown["code"]]
+    shown["_nom"] = shown["name"].fillna("") if "name" in shown else ""
     if official is not None:
-        shown["official"] = _most_overlapped(shown, official)
-    shown["population"] = shown["population"].round(0).astype(int)
-    shown["low_income_share"] = (shown["low_income_share"] * 100).round(1).astype(str) + " %"
-    shown["median_income"] = shown["median_income"].round(0)
-    shown["estimated"] = np.where(shown["estimated"], labels.FIGURES[True], labels.FIGURES[False])
+        shown["official"] = [match or labels.NO_OFFICIAL for match in _most_overlapped(shown, official)]
+    shown["population"] = [labels.integer(v) for v in shown["population"]]
+    shown["median_income"] = [labels.euros(v) for v in shown["median_income"]]
+    shown["low_income_share"] = [labels.percent(v) for v in shown["low_income_share"]]
+    shown["estimated"] = [labels.FIGURES[bool(v)] for v in shown["estimated"]]
+    return shown
+
+
+def _display(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A quartier vécu or veille-active layer with its figures as French text."""
+    shown = layer.copy()
+    if "population" in shown:
+        shown["population"] = [labels.integer(v) for v in shown["population"]]
+    if "distance_m" in shown:
+        shown["distance_m"] = [labels.metres(v) for v in shown["distance_m"]]
+    if "facilities" in shown:
+        shown["facilities"] = [labels.integer(v) for v in shown["facilities"]]
     return shown
 
 
 def _most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> np.ndarray:
-    """For each quartier, the official QPV it overlaps most ("" when none)."""
+    """For each quartier, the official QPV it overlaps most (``""`` when none)."""
+    codes, names = most_overlapped(qpv, official)
+    return np.array([f"{c} {n}".strip() if c else "" for c, n in zip(codes, names, strict=True)], dtype=object)
+
+
+def most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """For each quartier, the code and name of the official QPV it overlaps most (``None`` when none)."""
     ours, theirs = qpv.to_crs(3035).geometry.to_numpy(), official.to_crs(3035).geometry.to_numpy()
     mine, other = shapely.STRtree(theirs).query(ours, predicate="intersects")
     overlap = pd.DataFrame(
         {"mine": mine, "other": other, "area": shapely.area(shapely.intersection(ours[mine], theirs[other]))}
     )
+    overlap = overlap[overlap["area"] > 0]
     best = overlap.loc[overlap.groupby("mine")["area"].idxmax()] if len(overlap) else overlap
-    labels = np.full(len(qpv), "", dtype=object)
-    labels[best["mine"].to_numpy()] = (
-        official["code"].to_numpy()[best["other"]] + " " + official["name"].to_numpy()[best["other"]]
-    )
-    return labels
+    codes, names = np.full(len(qpv), None, dtype=object), np.full(len(qpv), None, dtype=object)
+    codes[best["mine"].to_numpy()] = official["code"].to_numpy()[best["other"].to_numpy()]
+    names[best["mine"].to_numpy()] = official["name"].to_numpy()[best["other"].to_numpy()]
+    return codes, names
 
 
-def _official(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDataFrame:
+def official_near(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDataFrame:
+    """The official QPV that meet the grid, with ``code`` and ``name``, in EPSG:4326."""
     from ..layers import codes_and_names
 
     near = official.to_crs(geography.cells.crs)
@@ -139,32 +349,72 @@ def _official(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDataFr
     )
 
 
-def _layer(frame: gpd.GeoDataFrame, kind: str, show: bool = True) -> folium.GeoJson:
+
+def _layer(frame: gpd.GeoDataFrame, kind: str, pane: str | None = None, interactive: bool = True) -> folium.GeoJson:
     fields = [(key, label) for key, label in POPUPS[kind] if key in frame.columns]
-    keep = [key for key, _ in fields]
+    keep = [key for key, _ in fields] + [key for key in ("_titre", "_nom") if key in frame.columns]
     style = STYLE[kind]
+    options: dict[str, Any] = {"pane": pane} if pane else {}
+    if not interactive:
+        options.update(interactive=False, bubblingMouseEvents=True)
     return folium.GeoJson(
-        frame[[*keep, "geometry"]],
+        _json_safe(frame[[*keep, "geometry"]]),
         name=LAYERS[kind],
-        show=show,
+        show=True,
         style_function=lambda _feature, style=style: style,
-        on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)),
+        on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)) if interactive else None,
+        **options,
     )
+
+
+def _json_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Missing values as JSON ``null`` (the popup then leaves the row out)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if column != frame.geometry.name:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame
+
+
+def _communes_layer(communes: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """Commune limits and names, never interactive: readable with no tiles at all."""
+    group = folium.FeatureGroup(name=LAYERS["communes"], show=True)
+    limits = communes.to_crs(4326)
+    style = STYLE["communes"]
+    folium.GeoJson(
+        limits[["geometry"]],
+        style_function=lambda _feature, style=style: style,
+        pane="contexte",
+        interactive=False,
+        control=False,
+    ).add_to(group)
+    points = limits.geometry.representative_point()
+    for name, point in zip(limits["name"], points, strict=True):
+        if name:
+            folium.Marker(
+                [round(point.y, 6), round(point.x, 6)],
+                icon=folium.DivIcon(html=_escape(name), class_name="carroyage-commune"),
+                interactive=False,
+                keyboard=False,
+                pane="noms",
+            ).add_to(group)
+    return group
 
 
 def _cells_layer(geography: Geography) -> folium.GeoJson:
     cells = geography.cells[geography.cells["population"] > 0].to_crs(4326)
-    colormap = branca.colormap.LinearColormap(["#ffffcc", "#fd8d3c", "#800026"], vmin=0, vmax=1)
-    palette = np.array([colormap(step / 100) for step in range(101)], dtype=object)  # 101 shades, then indexing
-    shade = np.rint(np.clip(cells["low_income_share"].to_numpy(dtype=float), 0, 1) * 100).astype(int)
+    palette = np.array([cell_colour(step / 100) for step in range(101)], dtype=object)  # 101 shades, then indexing
+    share = cells["low_income_share"].to_numpy(dtype=float)
+    shade = np.rint(np.clip(np.nan_to_num(share), 0, 1) * 100).astype(int)
     cells = cells.assign(
-        low_income_share=(cells["low_income_share"] * 100).round(1).astype(str) + " %",
+        low_income_share=[labels.percent(v) for v in share],
+        median_income=[labels.euros(v) for v in cells["median_income"]] if "median_income" in cells else None,
         fill=palette[shade],
-        population=cells["population"].round(0),
+        population=[labels.integer(v) for v in cells["population"]],
     )
-    fields = POPUPS["cells"]
+    fields = [(key, label) for key, label in POPUPS["cells"] if key in cells.columns]
     return folium.GeoJson(
-        cells[["idcar_200m", "population", "low_income_share", "fill", "geometry"]],
+        _json_safe(cells[[*(key for key, _ in fields), "fill", "geometry"]]),
         name=LAYERS["cells"],
         show=False,
         style_function=lambda feature: {
@@ -177,26 +427,53 @@ def _cells_layer(geography: Geography) -> folium.GeoJson:
     )
 
 
-def _legend(geography: Geography, with_official: bool, title: str) -> branca.element.Element:
+def cell_colour(share: float) -> str:
+    """The choropleth's colour for a share in [0, 1] (hex)."""
+    colormap = branca.colormap.LinearColormap(list(CELL_COLOURS), vmin=0, vmax=1)
+    return str(colormap.rgb_hex_str(share))
+
+
+def _title_box(title: str, sub: str) -> str:
+    return f'<header id="carroyage-titre"><div><h1>{_escape(title)}</h1><p>{_escape(sub)}</p></div></header>'
+
+
+def _symbol(style: dict[str, Any]) -> str:
+    fill = style["fillColor"] if style["fillOpacity"] else "transparent"
+    border = "dashed" if "dashArray" in style else "solid"
+    return (
+        f'<span class="symbole" aria-hidden="true" style="background:{fill};opacity:.9;'
+        f'border:2px {border} {style["color"]}"></span>'
+    )
+
+
+def _legend(geography: Geography, with_official: bool, with_communes: bool) -> branca.element.Element:
+    """Every layer's symbol, the cells' colour bar in French percentages, the threshold."""
     estimated = bool(len(geography.qpv) and geography.qpv["estimated"].any())
     rows = [
-        (STYLE["qpv"], LAYERS["qpv"]),
-        *((STYLE[k], LAYERS[k]) for k in ("quartier_vecu", "veille_active") if k in geography.layers),
-        *([(STYLE["official"], LAYERS["official"])] if with_official else []),
+        ("qpv", True),
+        ("official", with_official),
+        ("quartier_vecu", "quartier_vecu" in geography.layers),
+        ("veille_active", "veille_active" in geography.layers),
+        ("communes", with_communes),
     ]
     items = "".join(
-        f'<div><span style="display:inline-block;width:14px;height:14px;margin-right:6px;vertical-align:middle;'
-        f"background:{s['fillColor'] if s['fillOpacity'] else 'transparent'};opacity:0.9;"
-        f'border:2px {"dashed" if "dashArray" in s else "solid"} {s["color"]}"></span>{_escape(label)}</div>'
-        for s, label in rows
+        f'<div class="entree">{_symbol(STYLE[kind])}<span>{_escape(LAYERS[kind])}</span></div>'
+        for kind, present in rows
+        if present
+    )
+    ticks = "".join(f"<span>{_escape(labels.percent(step / 4, 0))}</span>" for step in range(5))
+    scale = (
+        f'<div class="note">{_escape(labels.CELLS_SCALE)}</div><div class="barre" aria-hidden="true"></div>'
+        f'<div class="graduations">{ticks}</div>'
     )
     threshold = (cast(dict[str, Any] | None, geography.manifest.get("threshold")) or {}).get("value")
-    note = labels.THRESHOLD_NOTE.format(value=f"{threshold:,.0f}".replace(",", " ")) if threshold else ""
-    note += f"<br>{labels.ESTIMATED_NOTE}" if estimated else ""
+    notes = [labels.THRESHOLD_NOTE.format(value=labels.euros(float(threshold)))] if threshold else []
+    notes += [labels.ESTIMATED_NOTE] if estimated else []
+    notes += [labels.CONTEXT_NOTE] if with_communes else []
+    note = "".join(f'<div class="note">{_escape(text)}</div>' for text in notes)
     return branca.element.Element(
-        '<div id="carroyage-legende" style="position:fixed;bottom:28px;right:10px;z-index:1000;background:white;'
-        'padding:8px 10px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px sans-serif;max-width:280px">'
-        f"<b>{_escape(title)}</b>{items}<div style='margin-top:4px;color:#555'>{note}</div></div>"
+        f'<aside id="carroyage-legende" aria-label="{labels.LEGEND}"><details open>'
+        f"<summary>{labels.LEGEND}</summary>{items}{scale}{note}</details></aside>"
     )
 
 
@@ -210,9 +487,7 @@ class MetricScale(branca.element.MacroElement):
     )
 
 
-def _escape(text: str) -> str:
-    import html
-
+def _escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
@@ -242,22 +517,32 @@ def _stable_ids(page: str) -> str:
 
 
 def static_map(
-    geography: Geography, path: str | Path, official: gpd.GeoDataFrame | None = None, title: str = labels.MAP_TITLE
+    geography: Geography,
+    path: str | Path,
+    official: gpd.GeoDataFrame | None = None,
+    title: str | None = None,
+    context: str | Path | None = None,
 ) -> Path:
     """A static map for reports (PNG or PDF, from the file name), with French labels.
 
-    Cells shaded by their low-income share, quartiers vécus, veille active, quartiers with their
-    codes, the official layer when given; legend, 1 km scale bar, north arrow and sources.
+    Cells shaded by their low-income share (colour bar in French percentages), commune limits
+    and names, quartiers vécus, veille active, quartiers with their codes, the official layer when
+    given; legend, 1 km scale bar, north arrow, sources. The bytes are reproducible: the PDF's
+    creation date is the manifest's date (itself ``SOURCE_DATE_EPOCH`` when set).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter
 
     path = Path(path)
     kind = static_format(path)
+    communes = context_communes(geography, context)
+    title = title or default_title(geography, communes)
     cells = geography.cells[geography.cells["population"] > 0]
     west, south, east, north = cells.total_bounds
     # a figure shaped like the area, so the saved image has no empty band beside or below the map
@@ -265,14 +550,20 @@ def static_map(
     cells.plot(
         ax=axes,
         column="low_income_share",
-        cmap="YlOrRd",
+        cmap=LinearSegmentedColormap.from_list("carroyage", list(CELL_COLOURS)),
         vmin=0,
         vmax=1,
-        alpha=0.35,
+        alpha=0.45,
         linewidth=0,
         legend=True,
-        legend_kwds={"label": "Part des habitants sous le seuil", "shrink": 0.6},
+        legend_kwds={
+            "label": labels.CELLS_SCALE,
+            "shrink": 0.6,
+            "format": FuncFormatter(lambda value, _: labels.percent(value, 0)),
+        },
     )
+    if communes is not None:
+        communes.boundary.plot(ax=axes, color=STYLE["communes"]["color"], linewidth=0.6)
     handles: list[Patch | Line2D] = []
     for name in ("quartier_vecu", "veille_active"):
         layer = geography.layers.get(name)
@@ -291,17 +582,28 @@ def static_map(
     geography.qpv.plot(ax=axes, facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, linewidth=1.5)
     handles.insert(0, Patch(facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, label=LAYERS["qpv"]))
     for code, point in zip(geography.qpv["code"], geography.qpv.geometry.representative_point(), strict=True):
-        axes.annotate(code, (point.x, point.y), ha="center", fontsize=9, weight="bold")
+        axes.annotate(code, (point.x, point.y), ha="center", fontsize=9, weight="bold", color="#2d1542")
     if official is not None:
-        near = _official(official, geography).to_crs(geography.cells.crs)
-        near.boundary.plot(ax=axes, color=STYLE["official"]["color"], linewidth=1.5, linestyle=":")
-        handles.append(Line2D([], [], color=STYLE["official"]["color"], linestyle=":", label=LAYERS["official"]))
+        near = official_near(official, geography).to_crs(geography.cells.crs)
+        near.boundary.plot(ax=axes, color=STYLE["official"]["color"], linewidth=1.5, linestyle="--")
+        handles.append(Line2D([], [], color=STYLE["official"]["color"], linestyle="--", label=LAYERS["official"]))
+    axes.set_xlim(west, east)
+    axes.set_ylim(south, north)
+    if communes is not None:
+        handles.append(Line2D([], [], color=STYLE["communes"]["color"], linewidth=0.8, label=LAYERS["communes"]))
+        inside = shapely.box(west, south, east, north)
+        for name, point in zip(communes["name"], communes.geometry.representative_point(), strict=True):
+            if name and inside.contains(point):
+                axes.annotate(name, (point.x, point.y), ha="center", va="center", fontsize=6.5, color="#444")
     _scale_and_north(axes)
-    axes.legend(handles=handles, loc="upper left", fontsize=9, framealpha=0.9)
-    axes.set_title(title, fontsize=13)
+    axes.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.92)
+    axes.set_title(f"{title}\n{subtitle(geography.manifest)}", fontsize=12)
     axes.set_axis_off()
     sources = labels.SOURCES
     sources += labels.ESTIMATED_SHORT if len(geography.qpv) and geography.qpv["estimated"].any() else ""
+    threshold = (cast(dict[str, Any] | None, geography.manifest.get("threshold")) or {}).get("value")
+    if threshold:
+        sources += " " + labels.THRESHOLD_NOTE.format(value=labels.euros(float(threshold))) + "."
     axes.annotate(
         sources,
         (0, 0),
@@ -312,7 +614,6 @@ def static_map(
         fontsize=8,
         color="#444",
     )
-    made = json.dumps(geography.manifest, ensure_ascii=False, sort_keys=True, default=str)
     try:
         with atomic_path(path) as temporary:
             figure.savefig(
@@ -320,19 +621,39 @@ def static_map(
                 dpi=150,
                 bbox_inches="tight",
                 format=kind,
-                metadata={"Description" if kind == "png" else "Subject": made},
+                metadata=_static_metadata(geography.manifest, kind, title),
             )
     finally:
         plt.close(figure)
     return path
 
 
+def _static_metadata(manifest: dict[str, object], kind: str, title: str) -> dict[str, Any]:
+    """Metadata that depend only on the run: the manifest, and its date as the PDF's creation date."""
+    made = json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str)
+    if kind == "png":
+        return {"Title": title, "Description": made}
+    date = str(manifest.get("date") or "1970-01-01")[:10]
+    created = dt.datetime.fromisoformat(date).replace(tzinfo=dt.timezone.utc)
+    return {"Title": title, "Subject": made, "CreationDate": created, "ModDate": created}
+
+
 def static_format(path: Path) -> str:
     """The static map's format, from its name: ``png`` or ``pdf``."""
     kind = path.suffix.lstrip(".").lower()
     if kind not in STATIC_FORMATS:
-        raise OutputError(f"{path}: unknown static map format; expected a .png or .pdf name")
+        raise OutputError(labels.STATIC_FORMAT.format(path=path))
     return kind
+
+
+def map_format(path: Path) -> str:
+    """What a map file's name asks for: ``html``, ``png`` or ``pdf``."""
+    kind = path.suffix.lstrip(".").lower()
+    if kind in PAGE_FORMATS:
+        return "html"
+    if kind in STATIC_FORMATS:
+        return kind
+    raise OutputError(labels.MAP_OUT_FORMAT.format(path=path))
 
 
 def _scale_and_north(axes: Axes) -> None:
