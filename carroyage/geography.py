@@ -22,6 +22,8 @@ from .errors import InputError
 
 MANIFEST_LAYER = "manifest"
 CORE_LAYERS = ("qpv", "cells")
+TABLES = (MANIFEST_LAYER, "layer_styles")
+"""Non-spatial tables of a geography's GeoPackage: the manifest, and QGIS's styles."""
 
 
 @dataclass
@@ -88,7 +90,9 @@ def read_geography(path: str | Path) -> Geography:
         )
     try:
         layers = {
-            name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in names if name != MANIFEST_LAYER
+            name: pyogrio.read_dataframe(path, layer=name, use_arrow=True)
+            for name, kind in pyogrio.list_layers(path)
+            if name not in TABLES and kind is not None
         }
         table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
         manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"], strict=True)}
@@ -102,9 +106,29 @@ def read_geography(path: str | Path) -> Geography:
     table = pd.DataFrame(cells.drop(columns="geometry")).assign(
         qpv=cells["qpv"].fillna(""), x=bounds["minx"], y=bounds["miny"]
     )
-    qpv = layers.pop("qpv")
-    qpv["code"] = qpv["code"].fillna("")
     grid = manifest["inputs"]["grid"]
-    geography = Geography(table, qpv, manifest, layers, resolution=int(grid["resolution_m"]), epsg=int(grid["epsg"]))
+    epsg = int(grid["epsg"])
+    layers = {name: _working_layer(layer, epsg) for name, layer in layers.items()}
+    qpv = layers.pop("qpv")
+    geography = Geography(table, qpv, manifest, layers, resolution=int(grid["resolution_m"]), epsg=epsg)
     geography.__dict__["cells"] = cells  # already read: no need to rebuild the squares
     return geography
+
+
+def _working_layer(layer: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:
+    """A quartier or zone layer as the stages use it, whatever CRS and NULLs the file has.
+
+    Files for GIS users may hold these layers in Lambert-93 with NULL for absent text and whole
+    residents; in memory they are in the grid's CRS, with ``""`` for absent text and float counts.
+    """
+    if layer.crs is not None and layer.crs.to_epsg() != epsg:
+        layer = layer.to_crs(epsg)
+    for column in layer.columns:
+        if column == layer.geometry.name:
+            continue
+        values = layer[column]
+        if pd.api.types.is_integer_dtype(values) and column == "population":
+            layer[column] = values.astype(float)
+        elif not pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            layer[column] = values.fillna("")
+    return layer

@@ -28,7 +28,6 @@ from .engine.sensitivity import parse_range, sensitivity
 from .errors import CarroyageWarning, InputError
 from .files import output_set, refuse_overwriting
 from .geography import Geography, is_geography, read_geography
-from .labels import MAP_TITLE
 from .layers import read_layer, read_official
 from .manifest import build_manifest, file_record
 from .publish.output import add_layers, write_geography, write_layers
@@ -131,7 +130,8 @@ def zones_file(
     """Add the ``quartier_vecu`` and ``veille_active`` layers to a written geography."""
     geo = read_geography(geography)
     optional = {"clip": clip, "facilities": facilities, "previous": previous, "local": local}
-    layers = {name: read_layer(path, name) if path else None for name, path in optional.items()}
+    kinds = {"clip": "polygons", "facilities": "points", "previous": "polygons", "local": "polygons"}
+    layers = {name: read_layer(path, name, kinds[name]) if path else None for name, path in optional.items()}
     vecu = quartier_vecu(geo.qpv, vecu_distance, layers["clip"], layers["facilities"], facility_reach)
     watched = veille_active(geo, layers["previous"], layers["local"], watch)
     record = build_manifest(
@@ -174,7 +174,7 @@ def _zones_and_cells(path: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | N
     if is_geography(path):
         geo = read_geography(path)
         return geo.qpv, geo.cells
-    return read_layer(path, "geography"), None
+    return read_layer(path, "geography", "polygons"), None
 
 
 def _near(layer: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -237,18 +237,42 @@ def map_file(
     self_contained: bool = False,
     official: Path | None = None,
     static: Path | None = None,
-    title: str = MAP_TITLE,
+    title: str | None = None,
+    context: Path | None = None,
 ) -> list[Path]:
-    """Publish a written geography as a web map (and a static PNG/PDF); return the files written."""
-    from .publish.maps import interactive_map, save_map, static_format, static_map  # folium: only here
+    """Publish a written geography as a web map (and a static PNG/PDF); return the files written.
 
+    Parameters
+    ----------
+    geography : Path
+        A GeoPackage written by ``carroyage delimit`` (and ``zones``).
+    out : Path
+        ``*.html``: the web map; ``*.png`` or ``*.pdf``: the static map instead (never HTML in a
+        file named like a picture).
+    self_contained : bool
+        Inline Leaflet in the web map (it then draws with no network).
+    official : Path, optional
+        Official QPV layer, drawn for comparison.
+    static : Path, optional
+        Also write a static map (``.png`` or ``.pdf``).
+    title : str, optional
+        The title; by default "Géographie prioritaire — <commune>".
+    context : Path, optional
+        Communes file for the offline context (default: shipped communes that meet the geography).
+    """
+    from .publish.maps import interactive_map, map_format, save_map, static_format, static_map  # folium: only here
+
+    kind = map_format(out)  # a wrong name fails before anything is written
     if static:
-        static_format(static)  # a wrong name fails before anything is written
+        static_format(static)
     geo = read_geography(geography)
     reference = read_official(official) if official else None
-    written = [save_map(interactive_map(geo, reference, title), out, self_contained)]
+    if kind == "html":
+        written = [save_map(interactive_map(geo, reference, title, context), out, self_contained)]
+    else:
+        written = [static_map(geo, out, reference, title, context)]
     if static:
-        written.append(static_map(geo, static, reference, title))
+        written.append(static_map(geo, static, reference, title, context))
     return written
 
 
@@ -345,3 +369,144 @@ def _medians(values: list[float], grids: int) -> list[float]:
     if len(values) != grids:
         raise InputError(f"{len(values)} --national-median values for {grids} grids; expected one, or one per grid")
     return values
+
+
+# -- household microdata (issue 16; docs/households.md) ------------------------------------------
+
+
+def delimit_households_file(
+    households: Path,
+    out: Path,
+    rule: str = "decree-2014",
+    *,
+    columns: object = None,
+    crs: str | None = None,
+    resolution: int = 200,
+    geojson: Path | None = None,
+    progress: Progress | None = None,
+    **options: object,
+) -> tuple[Geography, list[Path]]:
+    """Read household microdata, delimit exactly, write the geography; return it and the files.
+
+    ``columns`` is a :class:`carroyage.engine.households.HouseholdColumns`; ``options`` those of
+    :func:`carroyage.delimit` (``national_median`` is the national median of declared income per UC).
+    Bad rows per reason go to ``progress`` and the manifest.
+    """
+    from .engine.households import HouseholdColumns, bad_rows_summary, delimit_households, read_households
+
+    refuse_overwriting(out, households)
+    if geojson is not None:
+        refuse_overwriting(geojson, households, out)
+    references = ("national_median", "agglomeration_median", "agglomeration_population")
+    get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in references})  # checked first
+    check_reference_figures(**{k: v for k, v in options.items() if k in references})  # type: ignore[arg-type]
+    say = progress or (lambda message: None)
+    say(f"reading households {households}")
+    chosen = columns if isinstance(columns, HouseholdColumns) else HouseholdColumns()
+    read = read_households(households, chosen, crs)
+    say(bad_rows_summary(read))
+    geography = delimit_households(read, rule, resolution=resolution, progress=progress, **options)  # type: ignore[arg-type]
+    say(f"writing {out}")
+    with output_set():
+        return geography, write_geography(geography, out, geojson=geojson)
+
+
+def grid_households_file(
+    households: Path,
+    out: Path,
+    rule: str = "decree-2014",
+    *,
+    columns: object = None,
+    crs: str | None = None,
+    resolution: int = 200,
+    secrecy: bool = False,
+    poverty_median: float | None = None,
+    progress: Progress | None = None,
+    **options: object,
+) -> tuple[pd.DataFrame, dict[str, object], list[Path]]:
+    """Grid household microdata into a Filosofi-like table (CSV or Parquet) and its manifest.
+
+    Without ``secrecy`` the table carries exact ``median_income`` and, when the rule's threshold
+    can be computed (``national_median`` given, or a rule without it), ``population_low``.
+    """
+    import json
+
+    from .engine.households import (
+        HouseholdColumns,
+        apply_secrecy,
+        bad_rows_summary,
+        filosofi_cells,
+        grid_households,
+        read_households,
+        threshold_for,
+    )
+    from .files import atomic_path
+    from .settings import POVERTY_NATIONAL_MEDIAN_EUR, SECRECY_BLOCKS_M, SECRECY_MIN_HOUSEHOLDS
+
+    refuse_overwriting(out, households)
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"{out}: unknown output format; expected a .csv or .parquet name")
+    references = ("national_median", "agglomeration_median", "agglomeration_population")
+    rule_options = {k: v for k, v in options.items() if k not in references and v is not None}
+    version = get_rule(rule).with_params(**rule_options)
+    reference = {k: v for k, v in options.items() if k in references}
+    check_reference_figures(**reference)  # type: ignore[arg-type]
+    say = progress or (lambda message: None)
+    say(f"reading households {households}")
+    chosen = columns if isinstance(columns, HouseholdColumns) else HouseholdColumns()
+    read = read_households(households, chosen, crs)
+    say(bad_rows_summary(read))
+    say(f"gridding {len(read):,} households in {resolution} m cells")
+    gridded = grid_households(read, resolution)
+    threshold = None
+    facts: dict[str, object] = {}
+    if reference.get("national_median") is not None or not version.needs_national_median:
+        value, median, population, source = threshold_for(gridded, version, **reference)  # type: ignore[arg-type]
+        threshold = value
+        facts = {"threshold": value, "agglomeration_median": median, "agglomeration_population": population}
+        facts["agglomeration_median_source"] = source
+    table = filosofi_cells(gridded, threshold, poverty_median=poverty_median or POVERTY_NATIONAL_MEDIAN_EUR)
+    if secrecy:
+        say("secrecy: cells under 11 households spread over groups")
+        table = apply_secrecy(table)
+    manifest = build_manifest(
+        stage="grid",
+        rule=version,
+        inputs={"households": read.facts},
+        resolution_m=resolution,
+        grid_epsg=read.grid_epsg,
+        cells=int(len(table)),
+        poverty_line={
+            "fraction": 0.6,
+            "national_median": poverty_median or POVERTY_NATIONAL_MEDIAN_EUR,
+            "income": "disposable (standard of living)" if read.disposable is not None else "declared income per UC",
+        },
+        secrecy={"min_households": SECRECY_MIN_HOUSEHOLDS, "blocks_m": list(SECRECY_BLOCKS_M)} if secrecy else None,
+        imputed_cells=int(table["i_est_200"].sum()),
+        **facts,
+    )
+    sidecar = out.with_name(out.name + ".manifest.json")
+    say(f"writing {out}")
+    with output_set():
+        with atomic_path(out) as temporary:
+            if out.suffix.lower() == ".csv":
+                table.to_csv(temporary, index=False)
+            else:
+                table.to_parquet(temporary, index=False)
+        with atomic_path(sidecar) as temporary:
+            temporary.write_text(
+                json.dumps(manifest, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8"
+            )
+    return table, manifest, [out, sidecar]
+
+
+def synth_file(
+    grid: Path, out: Path, seed: int = 0, national_median: float | None = None
+) -> tuple[dict[str, object], Path]:
+    """Draw synthetic households from a Filosofi grid and write them (Parquet or CSV)."""
+    from .engine.synth import synthesise, write_synthetic
+    from .settings import POVERTY_NATIONAL_MEDIAN_EUR
+
+    refuse_overwriting(out, grid)
+    synthetic = synthesise(grid, seed, national_median=national_median or POVERTY_NATIONAL_MEDIAN_EUR)
+    return synthetic.facts, write_synthetic(synthetic, out)

@@ -246,3 +246,35 @@ def french_date(iso: str) -> str:
     """
     year, month, day = (int(part) for part in str(iso)[:10].split("-"))
     return f"{'1er' if day == 1 else day} {MONTHS[month - 1]} {year}"
+
+
+# -- address check: how a geocoded answer was reached (issue 15) ------------------------------------
+ADDRESS_TOO_LONG = "adresse trop longue : {limit} caractères au plus"
+POSITIONS = {
+    "interpolated": "interpolée entre les numéros voisins",
+    "street_centre": "centre de la voie",
+    "commune_centre": "centre de la commune",
+}
+"""Where a street or commune answer is placed."""
+NUMBER_NOT_FOUND = "numéro absent de la voie : position de la voie ({position})"
+NO_NUMBER = "adresse sans numéro : position de la voie ({position})"
+STREET_IN_ONE_ZONE = "numéro non trouvé, mais toute la voie est dans la zone {code}"
+STREET_CROSSES = "numéro non trouvé et la voie traverse une limite de zone"
+COMMUNE_ONLY = "commune seule : position du centre de la commune"
+COMMUNE_HAS_ZONES = "commune seule, et la commune compte des zones"
+OTHER_REPETITION = "indice de répétition absent : {housenumber} retenu"
+STREET_PARTLY_IN = {True: "la voie traverse une limite de zone", False: ""}
+CANDIDATE_LINE = "  {rank}. {label} ({type}, score {score:.2f})"
+CANDIDATES_TITLE = "Candidats :"
+GEOCODE_TYPES = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
+
+
+# -- synthetic households and exact grids (issue 16) ------------------------------------------------
+SYNTHETIC_NOTE = (
+    "Ménages synthétiques tirés au hasard (graine {seed}) pour ressembler au carroyage {grid} : "
+    "ils ne décrivent aucun ménage réel."
+)
+SECRECY_NOTE = (
+    "Secret statistique : les carreaux de moins de {minimum} ménages ne sont pas diffusés seuls ; "
+    "leurs valeurs sont réparties sur un groupe de carreaux (i_est_200 = 1)."
+)

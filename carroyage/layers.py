@@ -15,11 +15,12 @@ import shapely
 from .errors import InputError
 
 POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
+GEOMETRY_KINDS = {"polygons": POLYGONAL, "points": (0, 4)}  # and of Point, MultiPoint
 CODE_COLUMNS = ("code", "code_qp", "codeqpv", "code_quartier", "id")
 NAME_COLUMNS = ("name", "lib_qp", "nom", "libelle", "nom_quartier")
 
 
-def read_layer(path: str | Path, what: str = "layer") -> gpd.GeoDataFrame:
+def read_layer(path: str | Path, what: str = "layer", kind: str | None = None) -> gpd.GeoDataFrame:
     """Read any vector file GDAL knows, repairing invalid polygons.
 
     Parameters
@@ -27,6 +28,8 @@ def read_layer(path: str | Path, what: str = "layer") -> gpd.GeoDataFrame:
     path : str or Path
     what : str
         What the layer is, for error messages ("previous geography", "facilities"...).
+    kind : {"polygons", "points"}, optional
+        The geometries expected; any other kind is refused with one line.
     """
     path = Path(path)
     if not path.is_file():
@@ -35,6 +38,10 @@ def read_layer(path: str | Path, what: str = "layer") -> gpd.GeoDataFrame:
         layer = gpd.read_file(path)
     except Exception as exc:  # pyogrio's DataSourceError and friends
         raise InputError(f"{path}: not a readable vector file for the {what} ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(layer, gpd.GeoDataFrame) or layer.geometry.name not in layer.columns:
+        raise InputError(
+            f"{path}: no geometry; expected a vector layer (GeoPackage, GeoJSON, Shapefile) for the {what}"
+        )
     if layer.crs is None:
         raise InputError(f"{path}: no coordinate reference system; expected one (EPSG:4326 for GeoJSON)")
     if layer.empty:
@@ -43,6 +50,8 @@ def read_layer(path: str | Path, what: str = "layer") -> gpd.GeoDataFrame:
     if missing.any():
         raise InputError(f"{path}: feature {int(np.flatnonzero(missing.to_numpy())[0]) + 1} has no geometry ({what})")
     shapes = layer.geometry.to_numpy()
+    if kind is not None and not np.isin(shapely.get_type_id(shapes), GEOMETRY_KINDS[kind]).all():
+        raise InputError(f"{path}: the {what} holds other geometries than {kind}; expected {kind} only")
     if np.isin(shapely.get_type_id(shapes), POLYGONAL).all():
         # "structure" keeps polygons polygonal (rings collapsed by coordinate rounding vanish
         # instead of turning into lines or points)

@@ -83,3 +83,35 @@ PERSONS_PER_HOUSEHOLD = 2.2
 11 households are then taken as 24.2 residents."""
 REFERENCE_MIN_OVERLAP = 0.05
 """A reference commune stands beside a zone that has at least this share of its area in it."""
+
+# -- household microdata, gridding, secrecy, synthetic households (issue 16; docs/households.md) ---
+HOUSEHOLDS_MAX_BAD_SHARE = 0.05
+"""Above this share of unusable household rows (missing coordinates, negative income or persons,
+points outside the CRS's area of use...) the run stops: the file is more likely wrong than dirty."""
+UNDER14_SHARE_OF_OTHER_PERSONS = 0.3
+"""When ages are unknown, this share of the persons other than the first is taken as under 14
+(France: about 11 million under-14s among the 37 million persons who are not the first of their
+household), so each other person counts 0.5 × 0.7 + 0.3 × 0.3 = 0.44 UC on average."""
+OVERSEAS_GRID_EPSG = (5490, 2975, 2972, 4471)
+"""Local CRSs in which INSEE builds the overseas grids (Antilles, Réunion, Guyane, Mayotte):
+households given in one of them are gridded in it, not in EPSG:3035."""
+POVERTY_LINE_FRACTION = 0.6
+"""``men_pauv``: households below this fraction of the national median standard of living."""
+POVERTY_NATIONAL_MEDIAN_EUR = 22_040.0
+"""National median standard of living behind ``men_pauv`` (2019, Insee Première n°1875)."""
+SECRECY_MIN_HOUSEHOLDS = 11
+"""INSEE's secrecy rule: a cell with fewer fiscal households is not published alone."""
+SECRECY_BLOCKS_M = (1000, 2000, 4000, 8000, 16000, 32000)
+"""Aligned squares (metres) tried in turn to group small cells until a group has enough households;
+what is left after the largest forms one last group."""
+SYNTH_BENEFIT_FLOOR_EUR = 6_000.0
+"""Synthetic bridge, declared → disposable income per UC: transfers give this much at zero income…"""
+SYNTH_BENEFIT_TAPER = 0.3
+"""…withdrawn at this rate of declared income (gone at 20,000 €)…"""
+SYNTH_TAX_START_EUR = 25_000.0
+SYNTH_TAX_RATE = 0.2
+"""…and income tax takes this marginal share above ``SYNTH_TAX_START_EUR``."""
+SYNTH_SPREAD_BOUNDS = (0.15, 1.0)
+"""Log-spread of a synthetic cell's standard of living is kept in this range."""
+SYNTH_UNDER14_SHARE = {2: 0.1, 3: 0.5}
+"""Share of the other persons who are under 14: in two-person households, from three on."""

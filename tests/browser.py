@@ -54,3 +54,25 @@ def browser_page(offline: bool = True):
             yield page
         finally:
             browser.close()
+
+
+AXE = os.path.join(os.path.dirname(__file__), "vendor", "axe", "axe.min.js")
+"""axe-core (npm ``axe-core``, MPL-2.0, licence beside it), vendored for the accessibility checks."""
+
+
+def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+    """axe-core's WCAG 2 A/AA violations of the page at the given impacts (each with its nodes)."""
+    with open(AXE, encoding="utf-8") as handle:
+        page.evaluate(handle.read())
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa']}})"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
+
+
+SCREENSHOTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "screenshots")
+"""Where the browser tests leave the screenshots committed with the docs."""

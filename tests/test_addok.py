@@ -1,13 +1,60 @@
-"""The addok backend against a real addok and Redis on 127.0.0.1, loaded with the BAN fixture."""
+"""The addok backend against a real addok and Redis on 127.0.0.1, loaded with the BAN fixture;
+and carroyage's addok-compatible endpoints checked against that real addok's response shape."""
 
+import csv
+import importlib.util
+import io
 import subprocess
 import sys
 
+import httpx
 import pytest
 from servers import free_port, process, require
 
 from carroyage.address.geocode import AddokGeocoder, ban_to_addok
 from carroyage.data import BAN_FIXTURE
+
+# the configuration of the national address API (addok-france + addok-fr), as their READMEs give it
+ADDOK_FRANCE = """
+QUERY_PROCESSORS_PYPATHS = [
+    "addok.helpers.text.check_query_length",
+    "addok_france.extract_address",
+    "addok_france.clean_query",
+    "addok_france.remove_leading_zeros",
+]
+SEARCH_RESULT_PROCESSORS_PYPATHS = [
+    "addok.helpers.results.match_housenumber",
+    "addok_france.make_labels",
+    "addok.helpers.results.score_by_importance",
+    "addok.helpers.results.score_by_autocomplete_distance",
+    "addok.helpers.results.score_by_str_distance",
+    "addok.helpers.results.score_by_geo_distance",
+    "addok.helpers.results.adjust_scores",
+]
+PROCESSORS_PYPATHS = [
+    "addok.helpers.text.tokenize",
+    "addok.helpers.text.normalize",
+    "addok_france.glue_ordinal",
+    "addok_france.fold_ordinal",
+    "addok_france.flag_housenumber",
+    "addok.helpers.text.synonymize",
+    "addok_fr.phonemicize",
+]
+FIELDS = [
+    {"key": "name", "boost": 4, "null": False},
+    {"key": "street"},
+    {"key": "postcode", "boost": lambda doc: 1.2 if doc.get("type") == "municipality" else 1},
+    {"key": "city"},
+    {"key": "housenumbers"},
+    {"key": "context"},
+    {"key": "citycode"},
+]
+FILTERS = ["type", "postcode", "citycode"]
+"""
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +66,7 @@ def addok_url(tmp_path_factory):
     config = folder / "addok_local.py"
     config.write_text(
         f'REDIS = {{"host": "127.0.0.1", "port": {redis_port}, "indexes": {{"db": 0}}, "documents": {{"db": 1}}}}\n'
-        "BATCH_WORKERS = 1\n"
+        "BATCH_WORKERS = 1\n" + (ADDOK_FRANCE if _has("addok_france") and _has("addok_fr") else "")
     )
     env = {"ADDOK_CONFIG_MODULE": str(config)}
     with process(
@@ -50,3 +97,92 @@ def test_locate_command_with_addok(addok_url):
     )
     assert result.returncode == 0, result.stderr
     assert "1 Rue des Tilleuls 80080 Amiens" in result.stdout and "DANS la zone" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def carroyage_url():
+    """`carroyage serve` with the same BAN fixture."""
+    port = free_port()
+    command = [sys.executable, "-m", "carroyage", "serve", "--port", str(port), "--ban", str(BAN_FIXTURE)]
+    with process(command, port, timeout=60):
+        yield f"http://127.0.0.1:{port}"
+
+
+def _need_addok_france():
+    for module in ("addok_france", "addok_fr", "addok_csv"):
+        if not _has(module):
+            pytest.skip(f"{module} is not installed (pip install addok-fr addok-france addok-csv)")
+
+
+def test_search_answers_in_addoks_own_shape(addok_url, carroyage_url):
+    _need_addok_france()
+    params = {"q": "8 Boulevard du Port 80000 Amiens", "limit": 3}
+    theirs = httpx.get(f"{addok_url}/search/", params=params).json()
+    ours = httpx.get(f"{carroyage_url}/search", params=params).json()
+    assert set(ours) == set(theirs) and ours["type"] == "FeatureCollection" and ours["limit"] == 3
+    assert ours["query"] == theirs["query"]
+    mine, real = ours["features"][0], theirs["features"][0]
+    assert set(mine) == set(real) and mine["geometry"] == real["geometry"]
+    assert set(real["properties"]) <= set(mine["properties"])  # every property addok gives, we give
+    for key in ("label", "id", "type", "housenumber", "name", "postcode", "citycode", "city", "street"):
+        assert mine["properties"][key] == real["properties"][key], key
+    assert isinstance(mine["properties"]["score"], float) and 0 < mine["properties"]["score"] <= 1
+
+
+def test_search_filters_and_several_candidates(addok_url, carroyage_url):
+    _need_addok_france()
+    for params in ({"q": "rue des tilleuls", "postcode": "80080"}, {"q": "rue jean jaures", "citycode": "80164"}):
+        theirs = httpx.get(f"{addok_url}/search/", params=params).json()
+        ours = httpx.get(f"{carroyage_url}/search", params=params).json()
+        assert ours["filters"] == theirs["filters"]
+        assert ours["features"][0]["properties"]["label"] == theirs["features"][0]["properties"]["label"]
+    none = httpx.get(f"{carroyage_url}/search", params={"q": "rue des tilleuls", "postcode": "80450"}).json()
+    assert none["features"] == []  # a filter is strict, as addok's
+    many = httpx.get(f"{carroyage_url}/search", params={"q": "rue de la", "limit": 10}).json()
+    scores = [f["properties"]["score"] for f in many["features"]]
+    assert scores == sorted(scores, reverse=True)
+    assert httpx.get(f"{carroyage_url}/search").status_code == 400  # q is required, as addok's
+    assert httpx.get(f"{carroyage_url}/search", params={"q": "x", "limit": 0}).status_code == 400
+
+
+def test_reverse_answers_in_addoks_own_shape(addok_url, carroyage_url):
+    _need_addok_france()
+    params = {"lon": 2.29009, "lat": 49.89745}
+    theirs = httpx.get(f"{addok_url}/reverse/", params=params).json()
+    ours = httpx.get(f"{carroyage_url}/reverse", params=params).json()
+    assert set(ours) == set(theirs)
+    assert ours["features"][0]["properties"]["id"] == theirs["features"][0]["properties"]["id"] == "80021_6590_00008"
+    assert set(theirs["features"][0]["properties"]) <= set(ours["features"][0]["properties"])
+    assert httpx.get(f"{carroyage_url}/reverse", params={"lon": 2.3}).status_code == 400
+
+
+def test_search_csv_appends_addok_csvs_columns(addok_url, carroyage_url):
+    _need_addok_france()
+    content = "id;adresse;cp\n1;8 Boulevard du Port;80000\n2;1 rue des Tilleuls;80080\n3;zzzz qqqq;99999\n"
+    form = {"columns": ["adresse"]}  # addok 1.3.2 + addok-csv 1.1.0 answer 500 to a filter column: ours alone below
+
+    def post(url: str) -> list[dict[str, str]]:
+        reply = httpx.post(f"{url}/search/csv/", files={"data": ("benef.csv", content.encode())}, data=form)
+        assert reply.status_code == 200, reply.text
+        assert "benef.geocoded.csv" in reply.headers["content-disposition"]
+        return list(csv.DictReader(io.StringIO(reply.text), delimiter=";"))
+
+    theirs, ours = post(addok_url), post(carroyage_url)
+    assert list(theirs[0])[:3] == list(ours[0])[:3] == ["id", "adresse", "cp"]
+    assert set(theirs[0]) <= set(ours[0])  # every column addok-csv appends, we append
+    for mine, real in zip(ours, theirs, strict=True):
+        for key in ("result_label", "result_type", "result_id", "result_housenumber", "result_postcode"):
+            assert mine[key] == real[key], (key, mine, real)
+    assert ours[2]["result_label"] == "" and ours[2]["latitude"] == ""
+    assert ours[0]["result_name"] == real_name(theirs[0]) == "Boulevard du Port"
+    reply = httpx.post(
+        f"{carroyage_url}/search/csv",
+        files={"data": ("benef.csv", content.replace("80000", "80450").encode())},
+        data={"columns": ["adresse"], "postcode": "cp"},
+    )
+    filtered = list(csv.DictReader(io.StringIO(reply.text), delimiter=";"))
+    assert filtered[0]["result_label"] == "" and filtered[1]["result_label"] == "1 Rue des Tilleuls 80080 Amiens"
+
+
+def real_name(row: dict[str, str]) -> str:
+    return row["result_name"]

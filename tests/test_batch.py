@@ -5,6 +5,7 @@ import pytest
 from conftest import carroyage
 
 from carroyage.address.batch import locate_csv
+from carroyage.address.check import Checker
 from carroyage.address.geocode import BanGeocoder
 from carroyage.address.lookup import load_zones
 from carroyage.data import BAN_FIXTURE, QPV_2024
@@ -71,11 +72,14 @@ def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones
         "distance_m",
         "geocode_label",
         "geocode_score",
+        "geocode_type",
+        "geocode_id",
+        "street_partly_in",
         "reason",
     ]
     for original, annotated in zip(rows_in[1:], rows_out[1:], strict=True):
         assert annotated[: len(original)] == original  # untouched, in order
-    status = [row[-8] for row in rows_out[1:]]
+    status = [row[-11] for row in rows_out[1:]]
     for kind, row, value in zip(kinds, rows_out[1:], status, strict=True):
         if kind in (5, 7):
             assert value == "invalid" and "ligne mal formée" in row[-1]
@@ -87,18 +91,20 @@ def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones
     assert manifest["stage"] == "locate-csv" and manifest["tolerance"] == 20 and manifest["counts"] == dict(counts)
     assert len(manifest["inputs"]["file"]["sha256"]) == 64
     decimal_comma = [row for kind, row in zip(kinds, rows_out[1:], strict=True) if kind == 9]
-    assert all(row[-8] in ("in", "out", "uncertain") for row in decimal_comma)  # "2,30" is read as 2.30
+    assert all(row[-11] in ("in", "out", "uncertain") for row in decimal_comma)  # "2,30" is read as 2.30
 
 
 def test_well_formed_file_keeps_its_look(tmp_path, zones):
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     source.write_text("id,lon,lat\n1,2.304608,49.91027\n2,2.10,49.95\n3,abc,49\n", encoding="utf-8")
     locate_csv(source, target, zones)
+    nearest = Checker(zones).check(lon=2.10, lat=49.95)["nearest"]  # what `locate` says of that field
     assert target.read_text(encoding="utf-8").splitlines() == [
-        "id,lon,lat,status,zone_type,zone_code,zone_name,distance_m,geocode_label,geocode_score,reason",
-        "1,2.304608,49.91027,in,qpv,QN08003M,Amiens Nord,-121.3,,,",
-        "2,2.10,49.95,out,,,,,,,",
-        "3,abc,49,invalid,,,,,,,lon/lat invalides : degrés décimaux WGS84 attendus",
+        "id,lon,lat,status,zone_type,zone_code,zone_name,distance_m,geocode_label,geocode_score,geocode_type,"
+        "geocode_id,street_partly_in,reason",
+        "1,2.304608,49.91027,in,qpv,QN08003M,Amiens Nord,-121.3,,,,,,",
+        f"2,2.10,49.95,out,qpv,{nearest['code']},{nearest['name']},{nearest['distance_m']:.1f},,,,,,",
+        "3,abc,49,invalid,,,,,,,,,,lon/lat invalides : degrés décimaux WGS84 attendus",
     ]
 
 
@@ -113,16 +119,74 @@ def test_addresses_from_several_columns(tmp_path, zones):
     assert rows[0][4] == "status_carroyage"  # the input already had a status column
     assert [r[4] for r in rows[1:]] == ["out", "in", "invalid", "invalid"]
     assert rows[1][9] == "8 Boulevard du Port 80000 Amiens" and rows[3][-1] == "adresse vide"
-    assert rows[4][-1] == "adresse introuvable"
+    assert rows[4][-1] == "adresse introuvable"  # Lille is not in the Somme's BAN: no street of Amiens
     assert counts == {"out": 1, "in": 1, "invalid": 2}
 
 
 def test_weak_geocoding_is_uncertain(tmp_path, zones):
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_text('adresse\n"5 rue inconnue, Lille"\n', encoding="utf-8")
-    locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), min_score=0.5)
+    source.write_text('adresse\n"1 rue des Tilleuls, Amiens"\n', encoding="utf-8")
+    locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), min_score=1.01)
     row = read(target, ",")[1]
-    assert row[1] == "uncertain" and row[-1].startswith("géocodage incertain") and float(row[-2]) < 0.5
+    assert row[1] == "uncertain" and row[-1].startswith("géocodage incertain") and float(row[-5]) == 1.0
+
+
+def answers(tmp_path, zones, lines, **options):
+    """``locate-csv`` on one ``adresse`` column: each row's answer as a dict."""
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("adresse\n" + "\n".join(f'"{line}"' for line in lines) + "\n", encoding="utf-8")
+    locate_csv(source, target, zones, BanGeocoder(BAN_FIXTURE), **options)
+    csv.field_size_limit(1 << 24)
+    with target.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_non_existent_address_is_never_given_a_qpv(tmp_path, zones):
+    # issue 15: "15 rue inconnue, 99999, Nulle-part" was "uncertain", QPV QN08003M, 3 Rue de la Frontière
+    row = answers(tmp_path, zones, ["15 rue inconnue, 99999, Nulle-part"])[0]
+    assert row["status"] == "invalid" and row["reason"] == "adresse introuvable"
+    assert row["geocode_label"] == "" and row["street_partly_in"] == ""
+    assert row["zone_code"] == "" and row["distance_m"] == ""
+
+
+def test_out_rows_get_the_nearest_zone_and_its_distance(tmp_path, zones):
+    # issue 15: for out rows locate-csv left the distance and nearest zone empty, while locate gives them
+    row = answers(tmp_path, zones, ["8 bd du Port, Amiens"])[0]
+    single = Checker(zones, BanGeocoder(BAN_FIXTURE)).check("8 bd du Port, Amiens")
+    assert row["status"] == "out" and row["zone_code"] == single["nearest"]["code"]
+    assert float(row["distance_m"]) == pytest.approx(single["nearest"]["distance_m"], abs=0.1)
+    assert float(row["distance_m"]) > 0
+
+
+def test_street_partly_in_and_street_level_answers(tmp_path, zones):
+    rows = answers(
+        tmp_path,
+        zones,
+        ["1 rue de la Limite, Amiens", "4 rue de la Limite, Amiens", "9 rue des Tilleuls, Amiens", "Amiens"],
+    )
+    assert [r["street_partly_in"] for r in rows] == ["true", "true", "false", ""]
+    assert [r["geocode_type"] for r in rows] == ["housenumber", "street", "street", "municipality"]
+    assert [r["status"] for r in rows] == ["in", "uncertain", "uncertain", "uncertain"]  # never "in" unless the number
+    assert "traverse une limite" in rows[1]["reason"] and "toute la voie est dans la zone QN08003M" in rows[2]["reason"]
+
+
+def test_an_overlong_field_is_an_invalid_row_and_fast(tmp_path, zones):
+    import time
+
+    start = time.perf_counter()
+    rows = answers(tmp_path, zones, ["8 bd du Port, Amiens", "8 bd du Port " * 16_000, "a," * 100_000])
+    assert time.perf_counter() - start < 10
+    assert [r["status"] for r in rows] == ["out", "invalid", "invalid"]
+    assert rows[1]["reason"] == "adresse trop longue : 500 caractères au plus"
+
+
+def test_geocoding_over_worker_processes_gives_the_same_answers(tmp_path, zones):
+    lines = [f"{n} rue des Tilleuls, Amiens" for n in (1, 3, 5, 7, 9, 12)] * 400 + [
+        f"{n} bd du Port {i}" for i, n in enumerate((8, 10, 12, 14) * 300)
+    ]
+    one = answers(tmp_path, zones, lines, workers=1)
+    two = answers(tmp_path, zones, lines, workers=2)
+    assert one == two and len(one) == len(lines)
 
 
 @pytest.mark.parametrize(

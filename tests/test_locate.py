@@ -90,19 +90,101 @@ def test_geocoding_the_real_address(ban):
 
 
 @pytest.mark.parametrize(
-    "query,label,score",
+    "query,label,score,kind",
     [
-        ("12 bis rue des Tilleuls, Amiens", "12 bis Rue des Tilleuls 80080 Amiens", 1.0),
-        ("12 rue des tilleuls 80080", "12 Rue des Tilleuls 80080 Amiens", 1.0),
-        ("9 rue des Tilleuls Amiens", "7 Rue des Tilleuls 80080 Amiens", 0.8),  # no 9: the nearest number
-        ("rue des tilleuls amiens", "Rue des Tilleuls 80080 Amiens", 0.6),  # no number: the street
-        ("10 r jean jaures camon", "10 Rue Jean Jaurès 80450 Camon", 1.0),
-        ("5 rue st eloi 80000 amiens", "5 Rue Saint-Éloi 80000 Amiens", 1.0),
+        ("12 bis rue des Tilleuls, Amiens", "12 bis Rue des Tilleuls 80080 Amiens", 1.0, "housenumber"),
+        ("12 rue des tilleuls 80080", "12 Rue des Tilleuls 80080 Amiens", 1.0, "housenumber"),
+        ("9 rue des Tilleuls Amiens", "Rue des Tilleuls 80080 Amiens", 0.9, "street"),  # no 9: the street
+        ("rue des tilleuls amiens", "Rue des Tilleuls 80080 Amiens", 0.9, "street"),  # no number: the street
+        ("10 r jean jaures camon", "10 Rue Jean Jaurès 80450 Camon", 1.0, "housenumber"),
+        ("5 rue st eloi 80000 amiens", "5 Rue Saint-Éloi 80000 Amiens", 1.0, "housenumber"),
+        ("5 Rue St-Éloi - 80000 AMIENS CEDEX 1", "5 Rue Saint-Éloi 80000 Amiens", 1.0, "housenumber"),
+        ("7 ter rue Saint-Eloi, Amiens", "7 Rue Saint-Éloi 80000 Amiens", 0.9, "housenumber"),  # no 7 ter: 7, said
+        ("Amiens, 8 bd du Port", "8 Boulevard du Port 80000 Amiens", 1.0, "housenumber"),  # commune first
+        ("8 boulevard du port 80021", "8 Boulevard du Port 80000 Amiens", 1.0, "housenumber"),  # INSEE code
+        ("2 rue de l'eglise, Salouël-Ancienne", "2 Rue de l'Église 80480 Saleux", 1.0, "housenumber"),  # old commune
+        ("4 rue de l eglise 80725", "4 Rue de l'Église 80480 Saleux", 1.0, "housenumber"),  # its INSEE code
+        ("1 lieu-dit Le Bois Robert, Camon", "1 Chemin Rural 80450 Camon", 1.0, "housenumber"),  # a lieu-dit
+        ("8 boulevard du Port 80450 Camon", None, None, None),  # Camon has no such street
     ],
 )
-def test_geocoding_variants(ban, query, label, score):
+def test_geocoding_variants(ban, query, label, score, kind):
     match = ban.geocode(query)
-    assert match.label == label and match.score == pytest.approx(score)
+    if label is None:
+        assert match is None
+        return
+    assert (match.label, match.kind) == (label, kind) and match.score == pytest.approx(score)
+
+
+# -- issue 15: the five examples of its "Why" ------------------------------------------------------
+def test_postcode_and_commune_elsewhere_are_not_found(ban):
+    # was: 8 Boulevard du Port 80000 Amiens (score 0.67), HORS zone
+    assert ban.geocode("8 boulevard du Port 75001 Paris") is None
+    result = run("locate", "8 boulevard du Port 75001 Paris", "--ban", BAN_FIXTURE)
+    assert result.returncode == 2 and "address not found" in result.stderr
+
+
+def test_a_missing_number_is_the_street_never_another_number(ban):
+    # was: 12 Rue Jean Jaurès (score 0.8, out) as if it were the address
+    match = ban.geocode("14 rue Jean Jaurès")
+    assert match.kind == "street" and match.housenumber == "" and match.label == "Rue Jean Jaurès 80450 Camon"
+    assert match.position == "street_centre" and match.note == "number_not_found"
+    assert ban.geocode("5 avenue de la Paix, Amiens").position == "street_centre"  # no odd number at all
+    parsed = json.loads(run("locate", "14 rue Jean Jaurès", "--ban", BAN_FIXTURE, "--json").stdout)
+    assert parsed["geocoding"]["type"] == "street" and parsed["geocoding"]["housenumber"] == ""
+    assert parsed["status"] != "in" and "numéro absent de la voie" in parsed["reason"]
+
+
+def test_a_missing_number_between_two_others_is_interpolated(ban):
+    fourteen, eighteen, sixteen = (ban.geocode(f"{n} bd du Port, Amiens") for n in (14, 18, 16))
+    assert sixteen.kind == "street" and sixteen.position == "interpolated"
+    assert sixteen.lon == pytest.approx((fourteen.lon + eighteen.lon) / 2, abs=1e-9)
+    assert sixteen.lat == pytest.approx((fourteen.lat + eighteen.lat) / 2, abs=1e-9)
+
+
+def test_comma_after_the_number_and_commune_only(ban):
+    # was: both "not found"
+    paix = ban.geocode("2, avenue de la Paix")
+    assert paix.label == "2 Avenue de la Paix 80080 Amiens" and paix.kind == "housenumber"
+    commune = ban.geocode("Amiens")
+    assert commune.kind == "municipality" and commune.label == "Amiens" and commune.citycode == "80021"
+    answer = json.loads(run("locate", "Amiens", "--ban", BAN_FIXTURE, "--json").stdout)
+    assert answer["status"] == "uncertain" and answer["geocoding"]["type"] == "municipality"
+
+
+def test_a_street_level_answer_is_at_most_uncertain(zones):
+    from carroyage.address.check import Checker
+
+    checker = Checker(zones, BanGeocoder(BAN_FIXTURE))
+    whole = checker.check("9 rue des Tilleuls, Amiens")  # every address of the street is in Amiens Nord
+    assert whole["status"] == "uncertain" and "toute la voie est dans la zone QN08003M" in whole["reason"]
+    crossing = checker.check("rue de la Limite, Amiens")
+    assert crossing["status"] == "uncertain" and crossing["street_partly_in"] is True
+    assert checker.check("1 rue de la Limite, Amiens")["street_partly_in"] is True
+    assert checker.check("8 bd du Port, Amiens")["street_partly_in"] is False
+
+
+def test_candidates_from_the_command_line():
+    many = json.loads(
+        run("locate", "1 rue de la lim, Amiens", "--ban", BAN_FIXTURE, "--candidates", "3", "--json").stdout
+    )
+    assert [c["label"] for c in many["candidates"]][:1] == ["1 Rue de la Limite 80080 Amiens"]
+    assert all(0 < c["score"] <= 1 for c in many["candidates"]) and len(many["candidates"]) <= 3
+    human = run("locate", "1 rue des Tilleuls, Amiens", "--ban", BAN_FIXTURE, "--candidates", "3")
+    assert human.returncode == 0 and "Candidats" not in human.stdout or "1. 1 Rue des Tilleuls" in human.stdout
+
+
+def test_normalisation_is_linear_and_fields_are_bounded():
+    import time
+
+    from carroyage.address.normalise import too_long
+
+    start = time.perf_counter()
+    normalise(["a, " * 70_000, "8 bd du Port " * 15_000, "é" * 200_000])
+    assert time.perf_counter() - start < 2  # 600 KB of text
+    assert too_long("x" * 501) and not too_long("x" * 500)
+    result = run("locate", "8 bd du Port " * 50, "--ban", BAN_FIXTURE)
+    assert result.returncode == 2 and "500 at most" in result.stderr
 
 
 def test_geocoding_nothing_and_the_index_cache(ban, tmp_path):
@@ -146,3 +228,19 @@ def test_locate_command_errors():
         result = run(*args)
         lines = [line for line in result.stderr.splitlines() if not line.startswith("note:")]
         assert result.returncode == 2 and len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_prepared_zones_are_cached_next_to_their_file(tmp_path):
+    from carroyage.address.lookup import SUFFIXES
+
+    copy = tmp_path / "qpv.geojson"
+    shutil.copy(QPV_2024, copy)
+    first = load_zones([copy])
+    assert all((tmp_path / f"qpv.geojson{suffix}").is_file() for suffix in SUFFIXES)
+    again = load_zones([copy])  # from the cache
+    lon, lat = np.array([2.304608, 2.10, 55.45]), np.array([49.91027, 49.95, -20.9])
+    assert again.locate(lon, lat, 20).status().tolist() == first.locate(lon, lat, 20).status().tolist()
+    assert again.dropped == first.dropped and again.table.equals(first.table)
+    assert again.nearest(2.10, 49.95) == pytest.approx(first.nearest(2.10, 49.95))
+    copy.write_bytes(QPV_2024.read_bytes().replace(b'"QN08003M"', b'"QN0800XM"'))  # the file changes
+    assert "QN0800XM" in set(load_zones([copy]).table["code"])

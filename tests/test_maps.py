@@ -1,15 +1,20 @@
+import os
+
 import numpy as np
+import pyogrio
 import pytest
 import shapely
-from browser import browser_page
+from browser import SCREENSHOTS, axe_violations, browser_page
 from conftest import carroyage
 from matplotlib.image import imread
 
-from carroyage import delimit, read_grid
+from carroyage import delimit, labels, read_grid
 from carroyage.around.zones import quartier_vecu, veille_active
 from carroyage.data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024
+from carroyage.geography import read_geography
 from carroyage.layers import read_layer, read_official
 from carroyage.publish.maps import interactive_map, save_map, static_map
+from carroyage.publish.output import export_geography, write_geography
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_IMG = '<img src=x onerror="alert(2)">'
@@ -37,6 +42,9 @@ def shapes(page):
     return page.locator("path.leaflet-interactive").count()
 
 
+NNBSP = "\u202f"
+
+
 def test_self_contained_map_draws_offline_with_legend_and_controls(page_file, tmp_path):
     path, geo = page_file
     html = path.read_text(encoding="utf-8")
@@ -47,15 +55,76 @@ def test_self_contained_map_draws_offline_with_legend_and_controls(page_file, tm
         page.wait_for_selector("path.leaflet-interactive")
         official = read_official(QPV_2024).to_crs(3035)
         official_near = official[official.intersects(shapely.box(*geo.cells.total_bounds))]
-        expected = (
-            len(geo.qpv) + len(geo.layers["quartier_vecu"]) + len(geo.layers["veille_active"]) + len(official_near)
-        )
-        assert shapes(page) == expected
-        assert page.locator("#carroyage-legende").inner_text().startswith("Géographie prioritaire")
-        assert "Quartiers prioritaires (calculés)" in page.locator(".leaflet-control-layers").inner_text()
+        # the official outlines and the communes are drawn but never interactive
+        assert shapes(page) == len(geo.qpv) + len(geo.layers["quartier_vecu"]) + len(geo.layers["veille_active"])
+        assert page.locator(".leaflet-officiels-pane path").count() == len(official_near)
+        assert page.locator(".leaflet-contexte-pane path").count() > 0  # communes: readable with no tiles
+        assert "Amiens" in page.locator(".carroyage-commune").all_inner_texts()
+        title = page.locator("#carroyage-titre").inner_text()
+        assert title.startswith("Géographie prioritaire — Amiens") and "carroyage Filosofi 2019" in title
+        assert "règle decree-2014" in title and labels.french_date(str(geo.manifest["date"])) in title
+        legend = page.locator("#carroyage-legende").inner_text()
+        for entry in ("Quartiers candidats (calculés, non officiels)", "QPV officiels (ANCT)", "Quartiers vécus"):
+            assert entry in legend
+        assert "Veille active" in legend and "Limites et noms des communes" in legend
+        assert f"0{NNBSP}%" in legend and f"50{NNBSP}%" in legend and f"100{NNBSP}%" in legend  # colour bar
+        assert f"14{NNBSP}500{NNBSP}€" in legend
+        control = page.locator(".leaflet-control-layers")
+        assert "leaflet-control-layers-expanded" not in (control.get_attribute("class") or "")  # collapsed
         assert page.locator(".leaflet-control-scale").count() == 1
-        page.screenshot(path=str(tmp_path / "amiens.png"))
         assert page.errors == [] and page.dialogs == []
+
+
+def test_every_computed_quartier_is_in_view_and_clear_of_title_and_legend(page_file):
+    path, geo = page_file
+    with browser_page(offline=True) as page:
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(path.as_uri())
+        page.wait_for_selector("path.leaflet-interactive")
+        legend = page.locator("#carroyage-legende").bounding_box()
+        title = page.locator("#carroyage-titre div").bounding_box()
+        for index in range(len(geo.qpv)):
+            box = page.locator(".leaflet-quartiers-pane path").nth(index).bounding_box()
+            assert (
+                box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 800
+            )
+            assert box["x"] + box["width"] <= legend["x"] or box["y"] + box["height"] <= legend["y"]
+            assert box["y"] >= title["y"] + title["height"]
+
+
+def test_a_computed_quartier_under_the_official_layer_opens_its_fiche(page_file):
+    """Every layer ticked again (so drawn last), a click on a quartier still opens its fiche."""
+    path, geo = page_file
+    with browser_page() as page:
+        page.goto(path.as_uri())
+        page.wait_for_selector("path.leaflet-interactive")
+        page.locator(".leaflet-control-layers").hover()
+        for label in ("Quartiers candidats (calculés, non officiels)", "Quartiers vécus", "Veille active"):
+            page.get_by_label(label).uncheck()
+            page.get_by_label(label).check()
+        for label in ("QPV officiels (ANCT)", "Quartiers vécus", "Veille active"):  # drawn over the quartiers now
+            page.get_by_label(label).uncheck()
+            page.get_by_label(label).check()
+        page.mouse.move(5, 400)
+        index = int(np.flatnonzero(geo.qpv["code"].to_numpy() == "QC002")[0])
+        row = geo.qpv.iloc[index]
+        point = row.geometry.representative_point()
+        from pyproj import Transformer
+
+        lon, lat = Transformer.from_crs(3035, 4326, always_xy=True).transform(point.x, point.y)
+        xy = page.evaluate(
+            "([lat, lon]) => { for (const k in window) { if (k.startsWith('map_') && window[k].latLngToContainerPoint)"
+            " { const p = window[k].latLngToContainerPoint([lat, lon]); return [p.x, p.y]; } } }",
+            [lat, lon],
+        )
+        page.mouse.click(xy[0], xy[1])  # a real click at that spot: whatever is on top receives it
+        page.wait_for_selector(".leaflet-popup-content")
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "Quartier candidat QC002" in popup and "QPV officiel recouvert" in popup
+        assert "QN08003M Amiens Nord" in popup
+        assert f"Habitants\t{labels.integer(row['population'])}" in popup and NNBSP in labels.integer(row["population"])
+        assert labels.percent(row["low_income_share"]) in popup and "," in labels.percent(row["low_income_share"])
+        assert labels.euros(row["median_income"]) in popup and "estimés" in popup
 
 
 def test_popup_shows_the_right_values_and_hostile_names_stay_text(page_file):
@@ -63,20 +132,53 @@ def test_popup_shows_the_right_values_and_hostile_names_stay_text(page_file):
     with browser_page() as page:
         page.goto(path.as_uri())
         page.wait_for_selector("path.leaflet-interactive")
-        for label in ("Quartiers vécus", "Veille active", "QPV officiels"):  # leave only the quartiers on
+        page.locator(".leaflet-control-layers").hover()
+        for label in ("Quartiers vécus", "Veille active", "QPV officiels (ANCT)"):  # leave only the quartiers on
             page.get_by_label(label).uncheck()
         assert shapes(page) == len(geo.qpv)
         for index, row in geo.qpv.iterrows():
             page.locator("path.leaflet-interactive").nth(index).click(force=True)
             popup = page.locator(".leaflet-popup-content").last.inner_text()
-            assert row["code"] in popup and f"{round(row['population'])}" in popup and "estimés" in popup
+            assert row["code"] in popup and labels.integer(row["population"]) in popup and "estimés" in popup
             if index == 0:
                 assert HOSTILE in popup  # shown as text...
-            if row["code"] == "QC002":
-                assert "QPV officiel recouvert" in popup and "QN08003M Amiens Nord" in popup
         assert page.locator(".leaflet-popup-content script").count() == 0
         assert page.locator(".leaflet-popup-content img").count() == 0
         assert page.dialogs == [] and page.errors == []  # ...and never run
+
+
+def test_cell_popup_fits_and_speaks_french(page_file):
+    path, geo = page_file
+    with browser_page() as page:
+        page.set_viewport_size({"width": 360, "height": 740})
+        page.goto(path.as_uri())
+        page.wait_for_selector("path.leaflet-interactive")
+        page.locator(".leaflet-control-layers").click()
+        page.get_by_label("Carreaux 200 m : part sous le seuil").check()
+        for label in ("Quartiers candidats (calculés, non officiels)", "Quartiers vécus", "Veille active"):
+            page.get_by_label(label).uncheck()
+        page.mouse.click(5, 400)
+        page.locator(".leaflet-overlay-pane path.leaflet-interactive").nth(0).click(force=True)
+        content = page.locator(".leaflet-popup-content").last
+        assert "CRS3035RES200m" in content.inner_text() and NNBSP + "%" in content.inner_text()
+        assert (
+            page.evaluate("document.querySelector('.leaflet-popup-content').scrollWidth")
+            <= content.bounding_box()["width"] + 1
+        )  # the long cell id wraps inside the popup
+
+
+@pytest.mark.parametrize("width,height,name", [(360, 740, "mobile"), (1280, 800, "bureau")])
+def test_map_screenshots_and_accessibility(page_file, width, height, name):
+    path, _ = page_file
+    with browser_page(offline=True) as page:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(path.as_uri())
+        page.wait_for_selector("path.leaflet-interactive")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert axe_violations(page) == []
+        page.wait_for_timeout(300)
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"carte_{name}.png"))
 
 
 def test_layers_toggle(page_file):
@@ -85,7 +187,8 @@ def test_layers_toggle(page_file):
         page.goto(path.as_uri())
         page.wait_for_selector("path.leaflet-interactive")
         before = shapes(page)
-        page.get_by_label("Quartiers prioritaires (calculés)").uncheck()
+        page.locator(".leaflet-control-layers").hover()
+        page.get_by_label("Quartiers candidats (calculés, non officiels)").uncheck()
         assert shapes(page) == before - len(geo.qpv)
         page.get_by_label("Carreaux 200 m : part sous le seuil").check()
         assert shapes(page) == before - len(geo.qpv) + int((geo.cells["population"] > 0).sum())
@@ -98,6 +201,10 @@ def test_static_map_for_reports(amiens, tmp_path):
     blank_rows = np.concatenate([[0], (imread(png)[..., :3] > 0.97).all(axis=(1, 2)), [0]]).astype(int)
     starts, ends = np.flatnonzero(np.diff(blank_rows) == 1), np.flatnonzero(np.diff(blank_rows) == -1)
     assert (ends - starts).max() < 0.1 * (len(blank_rows) - 2)  # no empty band across the image
+    again_png, again_pdf = static_map(amiens, tmp_path / "b.png"), static_map(amiens, tmp_path / "b.pdf")
+    assert again_png.read_bytes() == png.read_bytes() and again_pdf.read_bytes() == pdf.read_bytes()  # reproducible
+    date = str(amiens.manifest["date"]).replace("-", "")
+    assert f"/CreationDate (D:{date}000000Z)".encode() in pdf.read_bytes()
 
 
 def test_map_command_is_reproducible_and_self_contained(tmp_path):
@@ -106,13 +213,123 @@ def test_map_command_is_reproducible_and_self_contained(tmp_path):
     run = carroyage
     assert run("delimit", AMIENS_2019, "--national-median", "22040", "--out", out, "-q").returncode == 0
     pages = []
-    for name in ("one.html", "two.html"):
-        result = run("map", out, "--out", tmp_path / name, "--self-contained", "--png", tmp_path / "m.png")
+    for name, flag in (("one.html", ["--self-contained"]), ("two.html", ["--self-contained", "true"])):
+        result = run("map", out, "--out", tmp_path / name, *flag, "--png", tmp_path / "m.png")
         assert result.returncode == 0, result.stderr
+        assert "(autonome, sans réseau)" in result.stdout
         pages.append((tmp_path / name).read_bytes())
     assert pages[0] == pages[1]
+    assert b"cdn.jsdelivr" not in pages[0]
     assert (tmp_path / "m.png").exists()
+    cdn = run("map", out, "--out", tmp_path / "cdn.html", "--self-contained", "non")
+    assert cdn.returncode == 0 and b"cdn.jsdelivr" in (tmp_path / "cdn.html").read_bytes()
     wrong = run("map", out, "--out", tmp_path / "three.html", "--png", tmp_path / "m.webpx")
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
-    assert "m.webpx: unknown static map format; expected a .png or .pdf name" in wrong.stderr
+    assert "m.webpx : format de carte statique inconnu ; attendu un nom en .png ou .pdf" in wrong.stderr
     assert not (tmp_path / "three.html").exists() and not (tmp_path / "m.webpx").exists()
+
+
+def test_a_map_named_like_a_picture_is_a_picture(tmp_path, amiens):
+    out = tmp_path / "a.gpkg"
+    write_geography(amiens, out)
+    picture = carroyage("map", out, "--out", tmp_path / "x.png")
+    assert picture.returncode == 0 and (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = carroyage("map", out, "--out", tmp_path / "x.pdf")
+    assert pdf.returncode == 0 and (tmp_path / "x.pdf").read_bytes()[:5] == b"%PDF-"
+    unknown = carroyage("map", out, "--out", tmp_path / "x.txt")
+    assert unknown.returncode == 2 and "format de carte inconnu" in unknown.stderr and not (tmp_path / "x.txt").exists()
+
+
+def test_version_and_help_without_placeholders():
+    from importlib.metadata import version
+
+    shown = carroyage("--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"carroyage {version('carroyage')}"
+    helped = carroyage("map", "--help").stdout
+    assert "--self-contained" in helped and "FICHIER" in helped
+    for option in ("--self-contained", "--out", "--official", "--png", "--context", "--title"):
+        line = next(text for text in helped.splitlines() if option in text)
+        assert "<bool>" not in line and "<path>" not in line and "<str>" not in line
+
+
+def test_geopackage_as_a_qgis_user_opens_it(tmp_path, amiens):
+    """Lambert-93 layers, QGIS's layer_styles table, official names, integer residents, NULLs."""
+    working = tmp_path / "a.gpkg"
+    from carroyage.geography import Geography
+
+    plain = Geography(
+        amiens.cell_table, amiens.qpv.drop(columns="name", errors="ignore"), amiens.manifest, amiens.layers
+    )
+    write_geography(plain, working)
+    gis = export_geography(working, tmp_path / "sig.gpkg", crs="2154", official=read_official(QPV_2024))
+    layers = dict(pyogrio.list_layers(gis))
+    assert {"cells", "qpv", "quartier_vecu", "veille_active", "official", "manifest", "layer_styles"} <= set(layers)
+    for name in ("qpv", "quartier_vecu", "veille_active", "official"):
+        assert pyogrio.read_info(gis, layer=name)["crs"] == "EPSG:2154"
+    assert pyogrio.read_info(gis, layer="cells")["crs"] == "EPSG:3035"  # INSPIRE squares stay squares
+    styles = pyogrio.read_dataframe(gis, layer="layer_styles", read_geometry=False)
+    assert list(styles.columns) == [
+        "f_table_catalog",
+        "f_table_schema",
+        "f_table_name",
+        "f_geometry_column",
+        "styleName",
+        "styleQML",
+        "styleSLD",
+        "useAsDefault",
+        "description",
+        "owner",
+        "ui",
+        "update_time",
+    ]
+    assert set(styles["f_table_name"]) == {"cells", "qpv", "quartier_vecu", "veille_active", "official"}
+    assert styles["useAsDefault"].all() and styles["styleQML"].str.startswith("<!DOCTYPE qgis").all()
+    qml = styles.set_index("f_table_name").at["qpv", "styleQML"]
+    assert "91,44,131,255" in qml and 'fieldName="code"' in qml  # violet like the web map, codes as labels
+    assert "graduatedSymbol" in styles.set_index("f_table_name").at["cells", "styleQML"]
+    info = pyogrio.read_info(gis, layer="qpv")
+    fields = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert fields["population"] == "int64" and {"code_qp", "lib_qp"} <= set(fields)
+    qpv = pyogrio.read_dataframe(gis, layer="qpv").set_index("code")
+    assert qpv.at["QC002", "code_qp"] == "QN08003M" and qpv.at["QC002", "lib_qp"] == "Amiens Nord"
+    assert qpv["name"].isna().all()  # absent values are NULL, not ''
+    watch = pyogrio.read_dataframe(gis, layer="veille_active")
+    assert str(watch["population"].dtype) == "int64"
+    # and every carroyage command still reads it back, in the grid's CRS
+    back = read_geography(gis)
+    assert back.qpv.crs.to_epsg() == 3035 and back.layers["quartier_vecu"].crs.to_epsg() == 3035
+    assert len(back.cells) == len(amiens.cells) and (back.cell_table["x"] % 200 == 0).all()
+    assert back.qpv["population"].sum() == pytest.approx(amiens.qpv["population"].sum(), abs=len(amiens.qpv))
+    assert carroyage("map", gis, "--out", tmp_path / "sig.html").returncode == 0
+    zones = carroyage("zones", gis)
+    assert zones.returncode == 0, zones.stderr
+    assert pyogrio.read_info(gis, layer="quartier_vecu")["crs"] == "EPSG:2154"  # zones keeps Lambert-93
+
+
+def test_demo_echoes_commands_that_can_be_pasted(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    import shutil
+    from pathlib import Path
+
+    from carroyage.data import DATA_DIR
+
+    shutil.copytree(DATA_DIR, tmp_path / "data", ignore=shutil.ignore_patterns("validation", "ban"))
+    monkeypatch.setattr("carroyage.data.DATA_DIR", tmp_path / "data")
+    for name in ("AMIENS_2019", "AMIENS_COMMUNES", "QPV_2024"):
+        monkeypatch.setattr(
+            f"carroyage.data.{name}", tmp_path / "data" / Path(getattr(__import__("carroyage.data").data, name)).name
+        )
+    result = carroyage("demo", "-q")
+    assert result.returncode == 0, result.stderr
+    steps = [line[3:] for line in result.stdout.splitlines() if line.startswith("== carroyage ")]
+    assert len(steps) == 6
+    assert "delimit data/filosofi2019_200m_amiens.csv" in steps[0] and "--out out/amiens_2019.gpkg" in steps[0]
+    assert "--clip data/communes_amiens_metropole.geojson --previous data/qpv2024_france.geojson" in steps[2]
+    assert "export out/amiens_2019.gpkg --out out/amiens_2019_sig.gpkg --crs EPSG:2154" in steps[5]
+    assert pyogrio.read_info(tmp_path / "out" / "amiens_2019_sig.gpkg", layer="qpv")["crs"] == "EPSG:2154"
+    assert "layer_styles" in dict(pyogrio.list_layers(tmp_path / "out" / "amiens_2019_sig.gpkg"))
+    for step in steps[1:]:  # pasted as they are, from the same folder, they run
+        words = step.split()[1:]
+        if words[0] in ("map", "export", "validate"):
+            rerun = carroyage(*words)
+            assert rerun.returncode == 0, (step, rerun.stderr)

@@ -89,3 +89,34 @@ def test_page_answers_in_a_browser(base_url, tmp_path):
         page.click("button[type=submit]")
         page.wait_for_function("document.querySelector('#resultat').innerText.includes('Hors zone')")
         assert page.errors == []
+
+
+def test_addok_compatible_search_over_http(base_url):
+    answer = httpx.get(f"{base_url}/search", params={"q": "8 bd du Port 80000 Amiens", "limit": 2}).json()
+    assert answer["type"] == "FeatureCollection" and answer["limit"] == 2 and answer["query"]
+    feature = answer["features"][0]
+    assert feature["geometry"] == {"type": "Point", "coordinates": [2.290084, 49.897443]}
+    props = feature["properties"]
+    assert {"label", "score", "housenumber", "id", "type", "name", "postcode", "citycode", "x", "y"} <= set(props)
+    assert {"city", "context", "importance", "street"} <= set(props)
+    assert props["x"] == 648952.58 and props["housenumber"] == "8" and props["type"] == "housenumber"
+    elsewhere = httpx.get(f"{base_url}/search", params={"q": "8 boulevard du Port 75001 Paris"}).json()
+    assert elsewhere["features"] == []
+    near = httpx.get(f"{base_url}/reverse", params={"lon": 2.29009, "lat": 49.89745}).json()
+    assert near["features"][0]["properties"]["id"] == "80021_6590_00008"
+    located = httpx.get(f"{base_url}/api/locate", params={"adresse": "rue de la Limite, Amiens"}).json()
+    assert located["street_partly_in"] is True and located["status"] == "uncertain"
+
+
+def test_serve_over_two_worker_processes():
+    port = free_port()
+    command = [sys.executable, "-m", "carroyage", "serve", "--port", str(port), "--ban", str(BAN_FIXTURE)]
+    with process([*command, "--workers", "2"], port, timeout=90):
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, timeout=30) as session:
+            for _ in range(40):  # up to both workers: each must have loaded the index
+                reply = session.get(
+                    "/search", params={"q": "1 rue des Tilleuls, Amiens"}, headers={"Connection": "close"}
+                )
+                assert reply.status_code == 200
+                assert reply.json()["features"][0]["properties"]["label"] == "1 Rue des Tilleuls 80080 Amiens"

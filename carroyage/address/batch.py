@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +27,11 @@ import pyarrow.csv as pacsv
 from .. import labels
 from ..errors import InputError
 from ..files import atomic_path, parse_decimals, sniff_delimiter
-from ..settings import CSV_CHUNK_ROWS, MIN_SCORE, TOLERANCE_M
+from ..settings import CSV_CHUNK_ROWS, MAX_ADDRESS_CHARS, MIN_SCORE, TOLERANCE_M
+from .check import StreetZones, refine
 from .geocode import Geocoder, Match
 from .lookup import ZoneSet
+from .normalise import too_long
 
 ANSWER_COLUMNS = [
     "status",
@@ -37,8 +41,14 @@ ANSWER_COLUMNS = [
     "distance_m",
     "geocode_label",
     "geocode_score",
+    "geocode_type",
+    "geocode_id",
+    "street_partly_in",
     "reason",
 ]
+"""Appended to every row. For an ``out`` row ``zone_*`` and ``distance_m`` (positive) are the
+nearest zone's; ``geocode_type`` is ``housenumber``, ``street`` or ``municipality`` and ``geocode_id`` the BAN id;
+``street_partly_in`` is ``true`` when the matched street crosses a zone boundary."""
 LON_NAMES, LAT_NAMES = ("lon", "longitude", "lng"), ("lat", "latitude")
 ADDRESS_NAMES = ("adresse", "address", "adresse_complete")
 
@@ -102,6 +112,8 @@ def locate_csv(
     min_score: float = MIN_SCORE,
     chunk_rows: int = CSV_CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    streets: StreetZones | None = None,
 ) -> Counter[str]:
     """Annotate every row of a UTF-8 CSV file with its zone; return the count of each status.
 
@@ -122,6 +134,10 @@ def locate_csv(
         Rows handled at once.
     progress : callable, optional
         Called with the number of rows done after each chunk.
+    workers : int
+        Processes that geocode (0: every core); a BAN index is shared with them by ``fork``.
+    streets : StreetZones, optional
+        Where the BAN index's streets lie against ``zones`` (computed here when not given).
 
     Notes
     -----
@@ -136,8 +152,43 @@ def locate_csv(
     columns = find_columns(header, str(source), address_cols, lon_col, lat_col)
     if columns.lon is None and geocoder is None:
         raise InputError(f"{source}: rows are located by address; give a BAN file (--ban) or an addok server (--addok)")
-    answer = _Answerer(len(header), columns, zones, geocoder, tolerance, min_score)
+    if streets is None and geocoder is not None and columns.address:
+        streets = StreetZones.of(geocoder, zones)
+    answer = _Answerer(len(header), columns, zones, geocoder, tolerance, min_score, streets, workers)
     names = _answer_names(header)
+    try:
+        return _run(
+            source,
+            target,
+            header,
+            delimiter,
+            answer,
+            names,
+            zones,
+            geocoder,
+            tolerance,
+            min_score,
+            progress,
+            chunk_rows,
+        )
+    finally:
+        answer.close()
+
+
+def _run(
+    source: Path,
+    target: Path,
+    header: list[str],
+    delimiter: str,
+    answer: _Answerer,
+    names: list[str],
+    zones: ZoneSet,
+    geocoder: Geocoder | None,
+    tolerance: float,
+    min_score: float,
+    progress: Callable[[int], None] | None,
+    chunk_rows: int,
+) -> Counter[str]:
     for reader in (_arrow_chunks, _python_chunks):
         counts: Counter[str] = Counter()
         try:
@@ -289,6 +340,7 @@ def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: i
 
 
 def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: int) -> Iterator[_PythonChunk]:
+    csv.field_size_limit(1 << 30)  # an overlong field comes back untouched, with an invalid row
     with source.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         lines: list[list[str]] = []
@@ -320,9 +372,35 @@ class _Answerer:
     geocoder: Geocoder | None
     tolerance: float
     min_score: float
+    streets: StreetZones | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.cache: dict[str, Match | None] = {}
+        self.pool: Any = None
+
+    def close(self) -> None:
+        """Stop the geocoding processes, if any were started."""
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
+
+    def _geocode_texts(self, texts: list[str]) -> list[Match | None]:
+        """Geocode distinct texts: in one vectorised call, or shared among worker processes."""
+        many = getattr(self.geocoder, "geocode_many", None)
+        if many is None:
+            return [cast(Geocoder, self.geocoder).geocode(t) for t in texts]
+        workers = self.workers or (os.cpu_count() or 1)
+        if workers > 1 and len(texts) >= 2_000 and "fork" in multiprocessing.get_all_start_methods():
+            if self.pool is None:
+                global _WORKER_GEOCODER
+                _WORKER_GEOCODER = self.geocoder  # inherited by the forked workers: no copy, no reload
+                self.pool = multiprocessing.get_context("fork").Pool(workers)
+            size = -(-len(texts) // (4 * workers))
+            parts = [texts[i : i + size] for i in range(0, len(texts), size)]
+            return [m for part in self.pool.map(_geocode_part, parts) for m in part]
+        found: list[Match | None] = many(texts)
+        return found
 
     def __call__(self, chunk: _ArrowChunk | _PythonChunk) -> pa.Table:
         n = chunk.rows
@@ -331,6 +409,7 @@ class _Answerer:
         reason[~well_formed] = chunk.malformed_reasons(~well_formed)
         lon, lat = np.full(n, np.nan), np.full(n, np.nan)
         label, score = np.full(n, "", dtype=object), np.full(n, np.nan)
+        self.matches: dict[int, Match] = {}
         if self.columns.lon is not None:
             assert self.columns.lat is not None  # find_columns finds both or neither
             lon, lat, bad = _coordinates(chunk.column(self.columns.lon), chunk.column(self.columns.lat))
@@ -343,10 +422,24 @@ class _Answerer:
         located = self.zones.locate(lon, lat, self.tolerance)
         status = located.status()
         status[reason != ""] = "invalid"
+        kind = np.full(n, "", dtype=object)
+        found_id = np.full(n, "", dtype=object)
+        partly = np.full(n, "", dtype=object)
+        for i, match in self.matches.items():
+            if status[i] == "invalid":
+                continue
+            status[i], reason[i] = refine(str(status[i]), str(reason[i]), match, self.streets, self.zones)
+            kind[i], found_id[i] = match.kind, match.id
+            state = self.streets.partly_in(match) if self.streets is not None else None
+            partly[i] = "" if state is None else ("true" if state else "false")
         weak = (status != "invalid") & (score < self.min_score)
         status[weak] = "uncertain"
         reason[weak] = [labels.WEAK_GEOCODING.format(score=s) for s in score[weak]]
         zone, distance = located.main_zone()
+        far = (zone < 0) & (status != "invalid") & np.isfinite(lon)
+        if far.any():  # out rows: the nearest zone and its distance
+            near_zone, near_distance = self.zones.nearest_many(lon[far], lat[far])
+            zone[far], distance[far] = near_zone, near_distance
         picked = pa.array(zone, mask=zone < 0)
         table = self.zones.table
         text = {
@@ -360,6 +453,9 @@ class _Answerer:
             "distance_m": _decimal_text(distance, 1),
             "geocode_label": label,
             "geocode_score": _decimal_text(score, 3),
+            "geocode_type": kind,
+            "geocode_id": found_id,
+            "street_partly_in": partly,
             "reason": reason,
         }
         return pa.table(
@@ -379,21 +475,43 @@ class _Answerer:
         score: np.ndarray,
         reason: np.ndarray,
     ) -> None:
-        for i in np.flatnonzero(todo):  # one geocoder call per distinct address (cached)
+        rows: list[tuple[int, str]] = []
+        for i in np.flatnonzero(todo):
             text = " ".join(part[i].strip() for part in texts if part[i] and part[i].strip())
             if not text:
                 reason[i] = labels.NO_POSITION_NOR_ADDRESS if reason[i] else labels.EMPTY_ADDRESS
-                continue
-            if text not in self.cache:
-                if len(self.cache) >= 200_000:
-                    self.cache.pop(next(iter(self.cache)))
-                # may be None (a file with coordinates and addresses, no geocoder given): left as it was
-                self.cache[text] = cast(Geocoder, self.geocoder).geocode(text)
+            elif too_long(text):
+                reason[i] = labels.ADDRESS_TOO_LONG.format(limit=MAX_ADDRESS_CHARS)
+            else:
+                rows.append((int(i), text))
+        if self.geocoder is None:
+            return  # a file with coordinates and addresses, no geocoder given: left as it was
+        if len(self.cache) >= 200_000:
+            self.cache.clear()
+        missing = list(dict.fromkeys(text for _, text in rows if text not in self.cache))
+        self.cache.update(zip(missing, self._geocode_texts(missing), strict=True))  # one call per distinct text
+        for row, text in rows:
             match = self.cache[text]
             if match is None:
-                reason[i] = labels.ADDRESS_NOT_FOUND
+                reason[row] = labels.ADDRESS_NOT_FOUND
                 continue
-            lon[i], lat[i], label[i], score[i], reason[i] = match.lon, match.lat, match.label, match.score, ""
+            lon[row], lat[row], label[row], score[row], reason[row] = (
+                match.lon,
+                match.lat,
+                match.label,
+                match.score,
+                "",
+            )
+            self.matches[row] = match
+
+
+_WORKER_GEOCODER: Any = None
+
+
+def _geocode_part(texts: list[str]) -> list[Match | None]:
+    """In a forked worker: geocode with the geocoder inherited from the parent."""
+    found: list[Match | None] = _WORKER_GEOCODER.geocode_many(texts)
+    return found
 
 
 def _coordinates(lon_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,23 +3,34 @@
 The BAN is published per department as ``adresses-DD.csv.gz`` (semicolon-separated; docs/facts.md,
 "Address checks"). Its index is built once and cached as Parquet next to the file (or in the user
 cache directory when that folder is read-only); it is rebuilt when the file changes.
-Street names are matched with rapidfuzz, within the postcode or commune when the query gives one.
+
+Matching respects the whole address:
+
+* the postcode and the commune (name, old commune name or INSEE code) choose the block of streets
+  searched; a postcode or commune the index does not know (another department) gives ``None``
+  (not found) rather than a street elsewhere, a wrong one within the department a penalty;
+* the street is fuzzy-matched (rapidfuzz) within that block only;
+* a house number is taken only if the street has it: otherwise the answer is the street
+  (``kind = "street"``), placed between the neighbouring numbers or at the street's centre, and
+  ``position`` says which; a query with a commune and no street answers the ``municipality``;
+* a score below :data:`carroyage.settings.GEOCODE_FLOOR` is no answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -27,23 +38,53 @@ import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
 from ..errors import GeocodingError, InputError
-from .normalise import normalise, parse
+from ..settings import CANDIDATES, GEOCODE_FLOOR, STREET_MIN_SIMILARITY
+from .normalise import STOP_WORDS, STREET_TYPES, ParsedAddress, normalise, parse_many, too_long
 
 BAN_COLUMNS = ("id", "numero", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune", "lon", "lat")
-INDEX_VERSION = "1"
-EXACT, OTHER_NUMBER, STREET_ONLY = 1.0, 0.8, 0.6  # score factors by how the house number was found
+OPTIONAL_COLUMNS = ("nom_ancienne_commune", "code_insee_ancienne_commune", "nom_ld", "x", "y")
+INDEX_VERSION = "2"
+# score factors
+OTHER_REPETITION = 0.9  # "12 bis" asked, only "12" (or the reverse): the same number, said so
+STREET_LEVEL = 0.9  # the number is not on the street: the street's position
+MUNICIPALITY = 0.8  # a commune alone
+WRONG_POSTCODE = 0.9  # the commune is known but not with that postcode
+UNKNOWN_CODE = 0.8  # a postcode of the department the index does not know
+UNKNOWN_CITY = 0.8  # a commune name the index does not know (may be a lieu-dit or a typo)
+FUZZY_CITY = 0.95  # a commune name recognised with a typo
+OTHER_TYPE = 0.9  # "rue X" asked, "impasse X" found
+AMBIGUOUS = 0.8  # no commune given and the street exists in several communes
 
 
 @dataclass(frozen=True)
 class Match:
-    """A geocoded address: position (WGS84), label, score in [0, 1] and kind."""
+    """A geocoded address: position (WGS84), label, score in [0, 1] and kind.
+
+    ``kind`` is ``housenumber``, ``street`` or ``municipality`` (addok's ``type``). For a street
+    answer ``position`` says where it is: ``interpolated`` between the neighbouring numbers or
+    ``street_centre``; ``note`` says why an answer is not the exact address.
+    """
 
     lon: float
     lat: float
     label: str
     score: float
-    kind: str  # housenumber, street
+    kind: str
     id: str = ""
+    housenumber: str = ""
+    name: str = ""
+    street: str = ""
+    postcode: str = ""
+    city: str = ""
+    citycode: str = ""
+    oldcity: str = ""
+    context: str = ""
+    importance: float = 0.0
+    x: float = math.nan
+    y: float = math.nan
+    position: str = ""  # "", interpolated, street_centre, commune_centre
+    note: str = ""  # other_repetition, number_not_found, ...
+    street_code: int = -1  # the index's street (for street_partly_in); -1: none or unknown
 
 
 class Geocoder(Protocol):
@@ -72,35 +113,30 @@ class BanGeocoder:
             if cache_dir
             else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carroyage"
         )
-        self.addresses = self._load_index()
-        streets = self.addresses.drop_duplicates("street").sort_values("street")
-        self.street_names = streets["street_norm"].tolist()
-        self.street_commune = streets["commune_norm"].to_numpy()
-        self.street_postcode = streets["code_postal"].to_numpy()
-        self.street_ids = streets["street"].to_numpy()
-        self.communes = frozenset(self.street_commune)
+        self._prepare(self._load_index())
 
     # -- index -----------------------------------------------------------------------------
     def _stamp(self) -> str:
         stat = self.path.stat()
         return f"{INDEX_VERSION}:{stat.st_size}:{int(stat.st_mtime)}"
 
-    def _index_paths(self) -> list[Path]:
+    def index_paths(self) -> list[Path]:
+        """Where the index is cached: beside the file, else in the user cache."""
         beside = self.path.with_name(self.path.name + ".carroyage-index.parquet")
-        import hashlib
-
         key = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
         return [beside, self.cache_dir / f"ban-{key}.parquet"]
 
-    def _load_index(self) -> pd.DataFrame:
-        for candidate in self._index_paths():
+    def _load_index(self) -> pa.Table:
+        for candidate in self.index_paths():
             if candidate.is_file():
-                table = pq.read_table(candidate)
+                try:
+                    table = pq.read_table(candidate)
+                except (OSError, pa.ArrowInvalid):
+                    continue
                 if (table.schema.metadata or {}).get(b"carroyage_stamp", b"").decode() == self._stamp():
-                    cached: pd.DataFrame = table.to_pandas()
-                    return cached
+                    return table
         table = self._build_index()
-        for candidate in self._index_paths():
+        for candidate in self.index_paths():
             try:
                 candidate.parent.mkdir(parents=True, exist_ok=True)
                 temporary = candidate.with_name(candidate.name + f".{os.getpid()}.tmp")
@@ -109,19 +145,21 @@ class BanGeocoder:
                 break
             except OSError:
                 continue  # read-only folder: try the user cache
-        built: pd.DataFrame = table.to_pandas()
-        return built
+        return table
 
     def _build_index(self) -> pa.Table:
         try:
+            with pacsv.open_csv(self.path, parse_options=pacsv.ParseOptions(delimiter=";")) as probe:
+                present = set(probe.schema.names)
+            optional = [c for c in OPTIONAL_COLUMNS if c in present]
+            text = ("id", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune", *optional)
             table = pacsv.read_csv(
                 self.path,
                 parse_options=pacsv.ParseOptions(delimiter=";"),
                 convert_options=pacsv.ConvertOptions(
-                    include_columns=list(BAN_COLUMNS),
-                    column_types={
-                        c: pa.string() for c in ("id", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune")
-                    },
+                    include_columns=[*BAN_COLUMNS, *optional],
+                    column_types={c: pa.string() for c in text if c not in ("x", "y")},
+                    strings_can_be_null=False,
                 ),
             )
         except (pa.ArrowInvalid, KeyError) as exc:
@@ -129,85 +167,393 @@ class BanGeocoder:
                 f"{self.path}: not a BAN addresses file ({str(exc).splitlines()[0]}); "
                 f"expected semicolon-separated columns {', '.join(BAN_COLUMNS)}"
             ) from exc
-        numero = pc.cast(table["numero"], pa.int64())
-        street_key = pc.binary_join_element_wise(table["nom_voie"], table["code_postal"], table["code_insee"], "|")
-        return pa.table(
+        n = table.num_rows
+
+        def column(name: str, kind: pa.DataType = pa.string()) -> pa.Array:
+            if name in table.column_names:
+                values = table[name].combine_chunks()
+                return pc.fill_null(values.cast(kind), "" if kind == pa.string() else math.nan)
+            return pa.array([""] * n if kind == pa.string() else np.full(n, math.nan), kind)
+
+        street_key = pc.binary_join_element_wise(
+            column("nom_voie"), column("code_postal"), column("code_insee"), column("nom_ancienne_commune"), "|"
+        )
+        built = pa.table(
             {
-                "id": table["id"],
-                "numero": numero,
-                "rep": pc.fill_null(pc.utf8_lower(table["rep"]), ""),
-                "nom_voie": table["nom_voie"],
-                "code_postal": table["code_postal"],
-                "nom_commune": table["nom_commune"],
+                "id": column("id"),
+                "numero": pc.cast(table["numero"], pa.int64()),
+                "rep": pc.utf8_lower(column("rep")),
+                "nom_voie": column("nom_voie"),
+                "code_postal": column("code_postal"),
+                "code_insee": column("code_insee"),
+                "nom_commune": column("nom_commune"),
+                "nom_ancienne_commune": column("nom_ancienne_commune"),
+                "code_insee_ancienne_commune": column("code_insee_ancienne_commune"),
+                "nom_ld": column("nom_ld"),
                 "lon": pc.cast(table["lon"], pa.float64()),
                 "lat": pc.cast(table["lat"], pa.float64()),
-                "street": pc.dictionary_encode(street_key).combine_chunks().indices,
-                "street_norm": normalise(table["nom_voie"].combine_chunks()),
-                "commune_norm": normalise(table["nom_commune"].combine_chunks()),
+                "x": column("x", pa.float64()),
+                "y": column("y", pa.float64()),
+                "street_key": street_key,
+                "street_norm": normalise(column("nom_voie")),
+                "commune_norm": normalise(column("nom_commune")),
+                "old_commune_norm": normalise(column("nom_ancienne_commune")),
+                "ld_norm": normalise(column("nom_ld")),
             }
         )
+        order = pc.sort_indices(built, [("street_key", "ascending"), ("numero", "ascending"), ("rep", "ascending")])
+        return built.take(order)
+
+    def _prepare(self, table: pa.Table) -> None:
+        """Arrays for matching: addresses sorted by street, one row per street, blocks by code."""
+        self.table = table
+        col = {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
+        self.lon, self.lat = col["lon"].astype(float), col["lat"].astype(float)
+        self.numero = col["numero"].astype(np.int64)
+        self.rep = col["rep"]
+        self.ids = col["id"]
+        self.x, self.y = col["x"].astype(float), col["y"].astype(float)
+        key = col["street_key"]
+        change = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+        self.street_start = np.flatnonzero(change)
+        self.street_end = np.r_[self.street_start[1:], len(key)]
+        self.street_of_row = np.cumsum(change) - 1
+        first = self.street_start
+        self.s_name = col["nom_voie"][first]
+        self.s_norm = col["street_norm"][first]
+        self.s_postcode = col["code_postal"][first]
+        self.s_insee = col["code_insee"][first]
+        self.s_city = col["nom_commune"][first]
+        self.s_city_norm = col["commune_norm"][first]
+        self.s_old = col["nom_ancienne_commune"][first]
+        self.s_old_norm = col["old_commune_norm"][first]
+        self.s_old_insee = col["code_insee_ancienne_commune"][first]
+        counts = self.street_end - self.street_start
+        sums_lon = np.add.reduceat(self.lon, first) if len(first) else np.zeros(0)
+        sums_lat = np.add.reduceat(self.lat, first) if len(first) else np.zeros(0)
+        self.s_lon, self.s_lat = sums_lon / np.maximum(counts, 1), sums_lat / np.maximum(counts, 1)
+        self.s_importance = np.log1p(counts) / max(math.log1p(counts.max()) if len(counts) else 1.0, 1e-9)
+        # the names a street is searched by: its own, and the lieux-dits of its addresses
+        ld_rows = np.flatnonzero((col["ld_norm"] != "") & (col["ld_norm"] != col["street_norm"]))
+        ld_pairs = sorted({(str(col["ld_norm"][r]), int(self.street_of_row[r])) for r in ld_rows})
+        self.e_name = np.concatenate([self.s_norm, np.array([p[0] for p in ld_pairs], dtype=object)])
+        self.e_street = np.concatenate(
+            [np.arange(len(first)), np.array([p[1] for p in ld_pairs], dtype=np.int64)]
+        ).astype(np.int64)
+        self.e_core = np.array([_core(str(name)) for name in self.e_name], dtype=object)
+        self.by_postcode = _groups(self.s_postcode[self.e_street])
+        self.by_insee = _groups(self.s_insee[self.e_street])
+        old_insee = self.s_old_insee[self.e_street]
+        for code, rows in _groups(old_insee).items():
+            if code:
+                self.by_insee[code] = np.union1d(self.by_insee.get(code, np.zeros(0, np.int64)), rows)
+        self.by_commune = _groups(self.s_city_norm[self.e_street])
+        for name, rows in _groups(self.s_old_norm[self.e_street]).items():
+            if name:
+                self.by_commune[name] = np.union1d(self.by_commune.get(name, np.zeros(0, np.int64)), rows)
+        self.by_commune.pop("", None)
+        self.communes = frozenset(self.by_commune)
+        self.commune_list = sorted(self.communes)
+        self.departments = frozenset(str(code)[:2] for code in self.by_postcode) | frozenset(
+            str(code)[:2] for code in self.by_insee
+        )
+        self.all_entries = np.arange(len(self.e_name))
+
+    @property
+    def streets(self) -> int:
+        """Number of streets in the index."""
+        return len(self.street_start)
 
     # -- matching --------------------------------------------------------------------------
     def geocode(self, address: str) -> Match | None:
-        """The best match for one address, or ``None`` when no street resembles it.
+        """The best match for one address, or ``None`` when nothing in the index is that address.
 
         Examples
         --------
         >>> from carroyage.data import BAN_FIXTURE
-        >>> m = BanGeocoder(BAN_FIXTURE).geocode("8 bd du Port, Amiens")
+        >>> ban = BanGeocoder(BAN_FIXTURE)
+        >>> m = ban.geocode("8 bd du Port, Amiens")
         >>> m.label, m.kind
         ('8 Boulevard du Port 80000 Amiens', 'housenumber')
+        >>> ban.geocode("8 boulevard du Port 75001 Paris") is None  # another department
+        True
+        >>> m = ban.geocode("14 rue Jean Jaurès")  # no 14: the street, said so
+        >>> m.kind, m.position, m.label
+        ('street', 'street_centre', 'Rue Jean Jaurès 80450 Camon')
         """
-        query = parse(address, self.communes)
-        if not query.street:
-            return None
-        candidates = np.ones(len(self.street_names), dtype=bool)
-        penalty = 1.0
+        return self.geocode_many([address])[0]
+
+    def geocode_many(self, addresses: Sequence[str]) -> list[Match | None]:
+        """The best match for each address; the texts are normalised in one vectorised call.
+
+        >>> from carroyage.data import BAN_FIXTURE
+        >>> [m and m.kind for m in BanGeocoder(BAN_FIXTURE).geocode_many(["Amiens", "zzz qqq"])]
+        ['municipality', None]
+        """
+        return [found[0] if found else None for found in self.search_many(addresses, limit=1)]
+
+    def search(self, address: str, limit: int = CANDIDATES, postcode: str = "", citycode: str = "") -> list[Match]:
+        """Up to ``limit`` candidates, best first (addok's ``/search``); ``postcode`` and
+        ``citycode`` are strict filters, as addok's.
+
+        >>> from carroyage.data import BAN_FIXTURE
+        >>> [m.label for m in BanGeocoder(BAN_FIXTURE).search("rue des tilleuls", 2)]
+        ['Rue des Tilleuls 80080 Amiens']
+        """
+        return self.search_many([address], limit, [postcode], [citycode])[0]
+
+    def search_many(
+        self,
+        addresses: Sequence[str],
+        limit: int = 1,
+        postcodes: Sequence[str] | None = None,
+        citycodes: Sequence[str] | None = None,
+    ) -> list[list[Match]]:
+        """:meth:`search` for many addresses (one normalisation call for all of them)."""
+        texts = ["" if a is None or too_long(a) else a for a in addresses]
+        parsed = parse_many(texts, self.communes)
+        answers = []
+        for i, query in enumerate(parsed):
+            postcode = (postcodes[i] if postcodes else "") or ""
+            citycode = (citycodes[i] if citycodes else "") or ""
+            answers.append(self._search(query, limit, postcode.strip(), citycode.strip()))
+        return answers
+
+    def _block(self, query: ParsedAddress, postcode: str, citycode: str) -> tuple[np.ndarray, float] | None:
+        """The name entries to search and the penalty; ``None`` when the address is elsewhere."""
+        if postcode or citycode:  # strict filters (addok's)
+            rows = self.all_entries
+            if postcode:
+                rows = np.intersect1d(rows, self.by_postcode.get(postcode, np.zeros(0, np.int64)))
+            if citycode:
+                rows = np.intersect1d(rows, self.by_insee.get(citycode, np.zeros(0, np.int64)))
+            if not len(rows):
+                return None
+            if not query.postcode and not query.city:
+                return rows, 1.0
+        else:
+            rows = self.all_entries
+        by_code: np.ndarray | None = None
+        code_penalty = 1.0
         if query.postcode:
-            candidates &= self.street_postcode == query.postcode
+            code = query.postcode
+            if code in self.by_postcode:
+                by_code = self.by_postcode[code]
+            elif code in self.by_insee:
+                by_code = self.by_insee[code]
+            elif code[:2] not in self.departments:
+                code_penalty = 0.0  # another department
+            else:
+                code_penalty = UNKNOWN_CODE
+        by_city: np.ndarray | None = None
+        city_penalty = 1.0
         if query.city:
-            in_city = self.street_commune == query.city
-            if not in_city.any():
-                close = process.extractOne(query.city, sorted(self.communes), scorer=fuzz.ratio, score_cutoff=85)
-                in_city = self.street_commune == close[0] if close else in_city
-                penalty = 0.9 if close else 0.7
-            candidates &= in_city if in_city.any() else candidates
-        if not candidates.any():
-            candidates[:] = True
-            penalty *= 0.7
-        names = [self.street_names[i] for i in np.flatnonzero(candidates)]
-        best = process.extractOne(query.street, names, scorer=fuzz.WRatio, score_cutoff=60)
-        if best is None:
-            return None
-        street = self.street_ids[np.flatnonzero(candidates)[best[2]]]
-        return self._house(street, query.number, query.repetition, best[1] / 100 * penalty)
+            if query.city in self.by_commune:
+                by_city = self.by_commune[query.city]
+            else:
+                pool = self.commune_list
+                if by_code is not None:
+                    pool = sorted(
+                        set(self.s_city_norm[self.e_street[by_code]]) | set(self.s_old_norm[self.e_street[by_code]])
+                    )
+                close = process.extractOne(query.city, pool, scorer=fuzz.ratio, score_cutoff=85)
+                if close is not None:
+                    by_city, city_penalty = self.by_commune[close[0]], FUZZY_CITY
+                else:
+                    city_penalty = UNKNOWN_CITY
+        if by_code is not None and by_city is not None:
+            both = np.intersect1d(by_code, by_city)
+            block, penalty = (both, city_penalty) if len(both) else (by_city, city_penalty * WRONG_POSTCODE)
+        elif by_city is not None:
+            block, penalty = by_city, city_penalty * (WRONG_POSTCODE if query.postcode else 1.0)
+        elif by_code is not None:
+            block, penalty = by_code, city_penalty
+        elif code_penalty == 0.0 or (query.postcode and query.city):
+            return None  # neither the code nor the commune is in the index: the address is elsewhere
+        else:
+            block, penalty = self.all_entries, code_penalty * city_penalty
+        if len(rows) != len(self.all_entries):
+            block = np.intersect1d(block, rows)
+        return (block, penalty) if len(block) else None
 
-    @cached_property
-    def _by_street(self) -> dict[int, pd.DataFrame]:
-        groups = dict(iter(self.addresses.groupby("street", sort=False)))  # pandas 3: GroupBy.keys is no method
-        return cast(dict[int, pd.DataFrame], groups)  # the street keys are integer codes
+    def _search(self, query: ParsedAddress, limit: int, postcode: str, citycode: str) -> list[Match]:
+        found = self._block(query, postcode, citycode)
+        if found is None:
+            return []
+        block, penalty = found
+        if not query.street:
+            return self._municipality(query, block, penalty)
+        core = _core(query.street)
+        hits = process.extract(
+            core,
+            self.e_core[block],
+            scorer=fuzz.WRatio,
+            processor=None,
+            limit=max(4 * limit, 8),
+            score_cutoff=100 * STREET_MIN_SIMILARITY,
+        )
+        if not hits:
+            return []
+        best: dict[int, float] = {}
+        query_type = query.street.split()[0]
+        for _, similarity, position in hits:
+            street = int(self.e_street[block[position]])
+            name_type = str(self.s_norm[street]).split(" ", 1)[0]
+            if query_type in STREET_TYPES and name_type in STREET_TYPES and name_type != query_type:
+                similarity *= OTHER_TYPE
+            best[street] = max(best.get(street, 0.0), similarity / 100)
+        ranked = sorted(best.items(), key=lambda item: (-item[1], -self.s_importance[item[0]]))
+        top = ranked[0][1]
+        same = [s for s, v in ranked if v >= top - 1e-9]
+        if len({self.s_insee[s] for s in same}) > 1 and not query.city and not query.postcode and not citycode:
+            penalty *= AMBIGUOUS  # the same street name in several communes, none said
+        matches = [self._house(street, query, similarity * penalty) for street, similarity in ranked[:limit]]
+        return [m for m in matches if m.score >= GEOCODE_FLOOR]
 
-    def _house(self, street: int, number: int | None, repetition: str, similarity: float) -> Match:
-        rows = self._by_street[street]
-        if number is not None:
-            exact = rows[(rows["numero"] == number) & (rows["rep"] == repetition)]
-            if len(exact) == 0:
-                exact = rows[rows["numero"] == number]
-            if len(exact):
-                return _match(exact.iloc[0], similarity * EXACT, "housenumber")
-            nearest = rows.iloc[int(np.argmin(np.abs(rows["numero"].to_numpy() - number)))]
-            return _match(nearest, similarity * OTHER_NUMBER, "housenumber")
-        first = rows.iloc[0]
-        label = f"{first['nom_voie']} {first['code_postal']} {first['nom_commune']}"
+    def _street_fields(self, street: int) -> dict[str, Any]:
+        return {
+            "street": str(self.s_name[street]),
+            "postcode": str(self.s_postcode[street]),
+            "city": str(self.s_city[street]),
+            "citycode": str(self.s_insee[street]),
+            "oldcity": str(self.s_old[street]),
+            "context": str(self.s_insee[street])[:2],
+            "importance": round(float(self.s_importance[street]), 4),
+            "street_code": street,
+        }
+
+    def _house(self, street: int, query: ParsedAddress, similarity: float) -> Match:
+        start, end = int(self.street_start[street]), int(self.street_end[street])
+        fields = self._street_fields(street)
+        where = f"{fields['postcode']} {fields['city']}"
+        if query.number is not None:
+            numbers = self.numero[start:end]
+            same = np.flatnonzero(numbers == query.number) + start
+            if len(same):
+                exact = [r for r in same if self.rep[r] == query.repetition]
+                row = exact[0] if exact else int(same[0])
+                factor, note = (1.0, "") if exact else (OTHER_REPETITION, "other_repetition")
+                house = f"{self.numero[row]}{' ' + str(self.rep[row]) if self.rep[row] else ''}"
+                return Match(
+                    float(self.lon[row]),
+                    float(self.lat[row]),
+                    f"{house} {fields['street']} {where}",
+                    round(similarity * factor, 3),
+                    "housenumber",
+                    str(self.ids[row]),
+                    housenumber=house,
+                    name=f"{house} {fields['street']}",
+                    x=float(self.x[row]),
+                    y=float(self.y[row]),
+                    note=note,
+                    **fields,
+                )
+            lon, lat, position = self._interpolate(start, end, query.number, street)
+            return Match(
+                lon,
+                lat,
+                f"{fields['street']} {where}",
+                round(similarity * STREET_LEVEL, 3),
+                "street",
+                str(self.ids[start]).rsplit("_", 1)[0],
+                name=fields["street"],
+                position=position,
+                note="number_not_found",
+                **fields,
+            )
         return Match(
-            float(rows["lon"].mean()), float(rows["lat"].mean()), label, round(similarity * STREET_ONLY, 3), "street"
+            float(self.s_lon[street]),
+            float(self.s_lat[street]),
+            f"{fields['street']} {where}",
+            round(similarity * STREET_LEVEL, 3),
+            "street",
+            str(self.ids[start]).rsplit("_", 1)[0],
+            name=fields["street"],
+            position="street_centre",
+            note="no_number",
+            **fields,
         )
 
+    def _interpolate(self, start: int, end: int, number: int, street: int) -> tuple[float, float, str]:
+        """Between the nearest numbers on the same side of the street, else its centre."""
+        numbers = self.numero[start:end]
+        side = (numbers % 2) == (number % 2)
+        below = np.flatnonzero(side & (numbers < number))
+        above = np.flatnonzero(side & (numbers > number))
+        if len(below) and len(above):
+            lo, hi = start + below[-1], start + above[0]
+            t = (number - self.numero[lo]) / (self.numero[hi] - self.numero[lo])
+            lon = self.lon[lo] + t * (self.lon[hi] - self.lon[lo])
+            lat = self.lat[lo] + t * (self.lat[hi] - self.lat[lo])
+            return float(lon), float(lat), "interpolated"
+        return float(self.s_lon[street]), float(self.s_lat[street]), "street_centre"
 
-def _match(row: pd.Series, score: float, kind: str) -> Match:
-    number = f"{row['numero']}{' ' + row['rep'] if row['rep'] else ''}"
-    label = f"{number} {row['nom_voie']} {row['code_postal']} {row['nom_commune']}"
-    return Match(float(row["lon"]), float(row["lat"]), label, round(score, 3), kind, str(row["id"]))
+    def _municipality(self, query: ParsedAddress, block: np.ndarray, penalty: float) -> list[Match]:
+        if not query.city and not query.postcode:
+            return []
+        streets = np.unique(self.e_street[block])
+        insee = self.s_insee[streets]
+        codes, counts = np.unique(insee, return_counts=True)
+        code = str(codes[np.argmax(counts)])
+        mine = streets[insee == code]
+        rows = np.concatenate([np.arange(self.street_start[s], self.street_end[s]) for s in mine])
+        fields = self._street_fields(int(mine[0]))
+        fields.update(street="", street_code=-1)
+        return [
+            Match(
+                float(np.median(self.lon[rows])),
+                float(np.median(self.lat[rows])),
+                f"{fields['city']}",
+                round(MUNICIPALITY * penalty, 3),
+                "municipality",
+                code,
+                name=fields["city"],
+                position="commune_centre",
+                note="no_street",
+                **fields,
+            )
+        ]
+
+    def reverse(self, lon: float, lat: float, limit: int = 1) -> list[Match]:
+        """The nearest addresses to a point (addok's ``/reverse``).
+
+        >>> from carroyage.data import BAN_FIXTURE
+        >>> BanGeocoder(BAN_FIXTURE).reverse(2.29009, 49.89745)[0].id
+        '80021_6590_00008'
+        """
+        scale = math.cos(math.radians(lat))
+        distance = ((self.lon - lon) * scale) ** 2 + (self.lat - lat) ** 2
+        rows = np.argsort(distance)[:limit] if limit < len(distance) else np.argsort(distance)
+        answers = []
+        for row in rows:
+            street = int(self.street_of_row[row])
+            query = ParsedAddress(int(self.numero[row]), str(self.rep[row]), "", "", "")
+            match = self._house(street, query, 1.0)
+            metres = math.sqrt(float(distance[row])) * 111_320
+            answers.append(replace(match, score=round(max(0.0, 1 - metres / 1000), 3)))
+        return answers
+
+
+def _core(name: str) -> str:
+    """A street name without its type and stop words ("rue de la Paix" → "paix"): what is compared.
+
+    >>> _core("rue de la paix"), _core("grande rue")
+    ('paix', 'grande')
+    """
+    words = name.split()
+    kept = [w for w in words if w not in STREET_TYPES and w not in STOP_WORDS]
+    return " ".join(kept) if kept else name
+
+
+def _groups(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Positions of each distinct value."""
+    if not len(values):
+        return {}
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    cuts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    bounds = np.r_[cuts, len(values)]
+    return {str(sorted_values[a]): np.sort(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
 
 
 class AddokGeocoder:
@@ -227,27 +573,42 @@ class AddokGeocoder:
 
     def geocode(self, address: str) -> Match | None:
         """The best match for one address, or ``None``."""
-        query = urllib.parse.urlencode({"q": address, "limit": 1})
+        found = self.search(address, 1)
+        return found[0] if found else None
+
+    def search(self, address: str, limit: int = CANDIDATES, postcode: str = "", citycode: str = "") -> list[Match]:
+        """Up to ``limit`` candidates from the server, best first."""
+        params: dict[str, Any] = {"q": address, "limit": limit}
+        params.update({k: v for k, v in (("postcode", postcode), ("citycode", citycode)) if v})
+        query = urllib.parse.urlencode(params)
         try:
             with urllib.request.urlopen(f"{self.url}/search/?{query}", timeout=self.timeout) as response:
                 answer = json.load(response)
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise GeocodingError(f"addok at {self.url}: no answer ({reason}); is the server running?") from exc
-        features = answer.get("features") or []
-        if not features:
-            return None
-        feature = features[0]
-        lon, lat = feature["geometry"]["coordinates"]
-        props = feature["properties"]
-        return Match(
-            float(lon),
-            float(lat),
-            props.get("label", ""),
-            round(float(props.get("score", 0.0)), 3),
-            props.get("type", ""),
-            str(props.get("id", "")),
-        )
+        return [_from_feature(feature) for feature in answer.get("features") or []]
+
+
+def _from_feature(feature: dict[str, Any]) -> Match:
+    lon, lat = feature["geometry"]["coordinates"]
+    props = feature["properties"]
+    return Match(
+        float(lon),
+        float(lat),
+        props.get("label", ""),
+        round(float(props.get("score", 0.0)), 3),
+        props.get("type", ""),
+        str(props.get("id", "")),
+        housenumber=str(props.get("housenumber", "")),
+        name=str(props.get("name", "")),
+        street=str(props.get("street", "")),
+        postcode=str(props.get("postcode", "")),
+        city=str(props.get("city", "")),
+        citycode=str(props.get("citycode", "")),
+        context=str(props.get("context", "")),
+        importance=float(props.get("importance", 0.0) or 0.0),
+    )
 
 
 def ban_to_addok(path: str | Path, target: str | Path) -> Path:
@@ -255,24 +616,30 @@ def ban_to_addok(path: str | Path, target: str | Path) -> Path:
 
     Load them into a self-hosted addok with ``addok batch TARGET`` then ``addok ngrams``.
     """
-    addresses = BanGeocoder(path).addresses
+    ban = BanGeocoder(path)
     lines = []
-    for _, rows in addresses.groupby("street", sort=True):  # one document per street
-        first = rows.iloc[0]
+    for street in range(ban.streets):
+        start, end = int(ban.street_start[street]), int(ban.street_end[street])
         numbers = {
-            f"{n}{' ' + r if r else ''}": {"lat": la, "lon": lo, "id": i}
-            for n, r, la, lo, i in zip(rows["numero"], rows["rep"], rows["lat"], rows["lon"], rows["id"], strict=True)
+            f"{ban.numero[r]}{' ' + str(ban.rep[r]) if ban.rep[r] else ''}": {
+                "lat": float(ban.lat[r]),
+                "lon": float(ban.lon[r]),
+                "id": str(ban.ids[r]),
+            }
+            for r in range(start, end)
         }
+        first = str(ban.ids[start])
         lines.append(
             json.dumps(
                 {
-                    "id": first["id"].rsplit("_", 1 if not first["rep"] else 2)[0],
+                    "id": first.rsplit("_", 1 if not ban.rep[start] else 2)[0],
                     "type": "street",
-                    "name": first["nom_voie"],
-                    "postcode": first["code_postal"],
-                    "city": first["nom_commune"],
-                    "lat": float(rows["lat"].mean()),
-                    "lon": float(rows["lon"].mean()),
+                    "name": str(ban.s_name[street]),
+                    "postcode": str(ban.s_postcode[street]),
+                    "citycode": str(ban.s_insee[street]),
+                    "city": str(ban.s_city[street]),
+                    "lat": float(ban.s_lat[street]),
+                    "lon": float(ban.s_lon[street]),
                     "importance": 0.5,
                     "housenumbers": numbers,
                 },

@@ -12,20 +12,25 @@ of a boundary (or its geocoding is weak), ``out`` otherwise.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pyproj
 import shapely
 
-from ..geography import is_geography, read_geography
-from ..layers import codes_and_names, read_layer
 from ..settings import AROUND_RADIUS_M
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 # (name, EPSG, lon/lat bounds) of the territories QPVs lie in
 TERRITORIES = (
@@ -103,6 +108,8 @@ class ZoneSet:
     @classmethod
     def from_layers(cls, layers: list[tuple[str, gpd.GeoDataFrame, str]]) -> ZoneSet:
         """Build from ``(type, layer, source)`` triples."""
+        from ..layers import codes_and_names
+
         frames: list[pd.DataFrame] = []
         pieces: list[np.ndarray] = []
         for kind, layer, source in layers:
@@ -152,9 +159,33 @@ class ZoneSet:
             lat + degrees,
         )
         rows = np.flatnonzero(shapely.intersects(self.shapes, box))
+        import geopandas as gpd
+
         frame = gpd.GeoDataFrame(self.table.iloc[rows][["type", "code", "name"]], geometry=self.shapes[rows], crs=4326)
         collection: dict[str, Any] = frame.to_geo_dict(drop_id=True)
         return collection
+
+    def nearest_many(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest zone to each point and its distance in metres (-1 and NaN: no territory).
+
+        One ``STRtree.query_nearest`` per territory for all its points.
+
+        >>> zones = load_zones([__import__("carroyage.data").data.QPV_2024])
+        >>> zone, metres = zones.nearest_many(np.array([2.10, np.nan]), np.array([49.95, 1.0]))
+        >>> zones.table.at[int(zone[0]), "type"], bool(metres[0] > 1000), int(zone[1])
+        ('qpv', True, -1)
+        """
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        zone = np.full(len(lon), -1, dtype=np.int64)
+        distance = np.full(len(lon), np.nan)
+        for territory, members in _assign(self.territories, lon, lat):
+            members = members[zone[members] < 0]  # a point already answered by another territory
+            x, y = territory.to_metric.transform(lon[members], lat[members])
+            points = shapely.points(np.asarray(x), np.asarray(y))
+            (found, part), metres = territory.tree.query_nearest(points, return_distance=True, all_matches=False)
+            zone[members[found]] = territory.zone[part]
+            distance[members[found]] = metres
+        return zone, distance
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
         """The nearest zone to one point and its distance in metres (for a human answer)."""
@@ -229,19 +260,30 @@ def _territories(shapes: np.ndarray, usable: np.ndarray) -> list[Territory]:
         if inside.any():
             territories.append(_territory(part_shapes[inside], part_zone[inside], epsg))
     if (~assigned).any():  # elsewhere: the UTM zone of those parts
+        import geopandas as gpd
+
         crs = gpd.GeoSeries(part_shapes[~assigned], crs=4326).estimate_utm_crs()
         territories.append(_territory(part_shapes[~assigned], part_zone[~assigned], crs.to_epsg()))
     return territories
 
 
 def _territory(shapes: np.ndarray, zone: np.ndarray, epsg: int) -> Territory:
+    import geopandas as gpd
+
     projected = gpd.GeoSeries(shapes, crs=4326).to_crs(epsg).to_numpy()
+    lonlat = shapely.total_bounds(shapes)
+    return _prepared(projected, zone, epsg, (lonlat[0], lonlat[1], lonlat[2], lonlat[3]))
+
+
+def _prepared(
+    projected: np.ndarray, zone: np.ndarray, epsg: int, lonlat: tuple[float, float, float, float]
+) -> Territory:
+    """A territory from its projected parts: prepared, with boundaries and an index."""
     shapely.prepare(projected)
     boundaries = shapely.boundary(projected)
     shapely.prepare(boundaries)
     transformer = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
-    lonlat = shapely.total_bounds(shapes)
-    return Territory(epsg, zone, projected, boundaries, shapely.STRtree(projected), transformer, tuple(lonlat))
+    return Territory(epsg, zone, projected, boundaries, shapely.STRtree(projected), transformer, lonlat)
 
 
 def _assign(territories: list[Territory], lon: np.ndarray, lat: np.ndarray) -> Iterator[tuple[Territory, np.ndarray]]:
@@ -273,11 +315,119 @@ def _pairs(
     return point, territory.zone[part], signed
 
 
-def load_zones(paths: list[str | Path]) -> ZoneSet:
+ZONES_CACHE_VERSION = "1"
+SUFFIXES = (".zones.carroyage-index.parquet", ".zone-parts.carroyage-index.parquet")
+"""The two files of a zone cache (the zones, their projected parts), named like the BAN index."""
+
+
+def load_zones(paths: list[str | Path], cache_dir: str | Path | None = None) -> ZoneSet:
     """Zones from files: a carroyage geography gives its ``qpv``, ``quartier_vecu`` and
     ``veille_active`` layers, each with its type; any other polygon file is one layer of type
     ``qpv`` (the official file) or named after the file.
+
+    Zones from plain files (not GeoPackages) are prepared once (repaired, projected, exploded)
+    and cached as Parquet next to the first file (or in the user cache when that folder is
+    read-only), like the BAN index; the cache is rebuilt when a file changes. Reading it needs
+    neither GDAL nor geopandas.
     """
+    files = [Path(p) for p in paths]
+    cacheable = bool(files) and all(p.suffix.lower() != ".gpkg" and p.is_file() for p in files)
+    if not cacheable:
+        return _load_zones(files)
+    stamp = (
+        ZONES_CACHE_VERSION
+        + "|"
+        + "|".join(f"{p.resolve()}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
+    )
+    candidates = _zone_cache_paths(files, cache_dir)
+    for candidate in candidates:
+        cached = _read_zone_cache(candidate, stamp)
+        if cached is not None:
+            return cached
+    zones = _load_zones(files)
+    for candidate in candidates:
+        try:
+            _write_zone_cache(zones, candidate, stamp)
+            break
+        except OSError:
+            continue
+    return zones
+
+
+def _zone_cache_paths(files: list[Path], cache_dir: str | Path | None) -> list[Path]:
+    key = hashlib.sha256("|".join(str(p.resolve()) for p in files).encode()).hexdigest()[:16]
+    user = (
+        Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "carroyage"
+    )
+    beside = files[0].with_name(files[0].name + ("" if len(files) == 1 else f".{key}"))
+    return [beside, user / f"zones-{key}"]
+
+
+def _write_zone_cache(zones: ZoneSet, base: Path, stamp: str) -> None:
+    base.parent.mkdir(parents=True, exist_ok=True)
+    territories = [{"epsg": t.epsg, "lonlat": list(t.lonlat_bounds)} for t in zones.territories]
+    meta = {"carroyage_stamp": stamp, "dropped": json.dumps(zones.dropped), "territories": json.dumps(territories)}
+    table = pa.table(
+        {
+            **{
+                c: pa.array(zones.table[c].astype(str).tolist(), pa.string())
+                for c in ("type", "code", "name", "source")
+            },
+            "wkb": pa.array(shapely.to_wkb(zones.shapes).tolist(), pa.binary()),
+        }
+    ).replace_schema_metadata(meta)
+    parts = pa.table(
+        {
+            "territory": pa.array(
+                np.concatenate(
+                    [np.full(len(t.parts), i) for i, t in enumerate(zones.territories)] or [np.zeros(0, int)]
+                ),
+                pa.int32(),
+            ),
+            "zone": pa.array(np.concatenate([t.zone for t in zones.territories] or [np.zeros(0, int)]), pa.int64()),
+            "wkb": pa.array(
+                np.concatenate([shapely.to_wkb(t.parts) for t in zones.territories] or [np.zeros(0, object)]).tolist(),
+                pa.binary(),
+            ),
+        }
+    ).replace_schema_metadata({"carroyage_stamp": stamp})
+    for suffix, content in ((SUFFIXES[0], table), (SUFFIXES[1], parts)):
+        target = base.with_name(base.name + suffix)
+        temporary = target.with_name(target.name + f".{os.getpid()}.tmp")
+        pq.write_table(content, temporary)
+        os.replace(temporary, target)
+
+
+def _read_zone_cache(base: Path, stamp: str) -> ZoneSet | None:
+    files = [base.with_name(base.name + suffix) for suffix in SUFFIXES]
+    if not all(f.is_file() for f in files):
+        return None
+    try:
+        table, parts = (pq.read_table(f) for f in files)
+    except (OSError, pa.ArrowInvalid):
+        return None
+    meta = table.schema.metadata or {}
+    if meta.get(b"carroyage_stamp", b"").decode() != stamp:
+        return None
+    if (parts.schema.metadata or {}).get(b"carroyage_stamp", b"").decode() != stamp:
+        return None
+    frame = pd.DataFrame({c: table[c].to_pylist() for c in ("type", "code", "name", "source")})
+    shapes = shapely.from_wkb(np.array(table["wkb"].to_pylist(), dtype=object))
+    territory = parts["territory"].to_numpy()
+    zone = parts["zone"].to_numpy()
+    projected = shapely.from_wkb(np.array(parts["wkb"].to_pylist(), dtype=object))
+    described = json.loads(meta[b"territories"])
+    territories = [
+        _prepared(projected[territory == i], zone[territory == i], int(d["epsg"]), tuple(d["lonlat"]))
+        for i, d in enumerate(described)
+    ]
+    return ZoneSet(frame, territories, shapes, json.loads(meta[b"dropped"]))
+
+
+def _load_zones(paths: list[Path]) -> ZoneSet:
+    from ..geography import is_geography, read_geography
+    from ..layers import read_layer
+
     layers = []
     for path in paths:
         path = Path(path)

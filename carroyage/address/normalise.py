@@ -83,11 +83,41 @@ REPETITIONS = {
 }
 """How a repetition index is written in a query → how the BAN's ``rep`` column writes it."""
 STREET_TYPES = frozenset(
-    "rue avenue boulevard chemin allee impasse place route quai cours square passage promenade "
-    "faubourg residence lotissement hameau sentier voie villa cite chaussee esplanade rond point "
-    "parvis mail clos venelle ruelle lieudit".split()
+    [
+        "rue",
+        "avenue",
+        "boulevard",
+        "chemin",
+        "allee",
+        "impasse",
+        "place",
+        "route",
+        "quai",
+        "cours",
+        "square",
+        "passage",
+        "promenade",
+        "faubourg",
+        "residence",
+        "lotissement",
+        "hameau",
+        "sentier",
+        "voie",
+        "villa",
+        "cite",
+        "chaussee",
+        "esplanade",
+        "rond",
+        "point",
+        "parvis",
+        "mail",
+        "clos",
+        "venelle",
+        "ruelle",
+        "lieudit",
+    ]
 )
-STOP_WORDS = frozenset("de du des la le les l d et a au aux en sur sous".split())
+STOP_WORDS = frozenset(["de", "du", "des", "la", "le", "les", "l", "d", "et", "a", "au", "aux", "en", "sur", "sous"])
 _CODE = re.compile(r"^(\d{5}|2[ab]\d{3})$")
 _NUMBER = re.compile(r"^\d{1,4}$")
 _LETTER = re.compile(r"^[a-z]$")
@@ -170,10 +200,12 @@ def parse(address: str, communes: Collection[str] = frozenset()) -> ParsedAddres
 
     Examples
     --------
-    >>> parse("8 bd du Port, Amiens")
-    ParsedAddress(number=8, repetition='', street='boulevard du port', postcode='', city='amiens', city_after_comma=True)
-    >>> parse("12 bis rue Jean Jaurès 80000 Amiens", {"amiens"})
-    ParsedAddress(number=12, repetition='bis', street='rue jean jaures', postcode='80000', city='amiens', city_after_comma=False)
+    >>> p = parse("8 bd du Port, Amiens")
+    >>> p.number, p.street, p.city, p.city_after_comma
+    (8, 'boulevard du port', 'amiens', True)
+    >>> p = parse("12 bis rue Jean Jaurès 80000 Amiens", {"amiens"})
+    >>> p.number, p.repetition, p.street, p.postcode, p.city
+    (12, 'bis', 'rue jean jaures', '80000', 'amiens')
     >>> parse("2, avenue de la Paix").street
     'avenue de la paix'
     """
@@ -238,6 +270,9 @@ def split(text: str, communes: Collection[str] = frozenset()) -> ParsedAddress:
             words = words[1:]
         if len(words) > 1 and (words[0] in REPETITIONS or _LETTER.match(words[0])):
             repetition, words = REPETITIONS.get(words[0], words[0]), words[1:]
+    elif len(words) > 1 and len(words[-1]) <= 3 and words[-1].isdigit() and _has_name(words[:-1]):
+        # "rue du Port 8" (three digits at most: "rue du 8 Mai 1945" ends with a year)
+        number, words = int(words[-1]), words[:-1]
     words = [w for w in words if w != "lieudit"]
     if len(words) > 1 and words[0] == "lieu" and words[1] == "dit":
         words = words[2:]

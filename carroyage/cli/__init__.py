@@ -17,10 +17,29 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import CarroyageError
-from . import address, around, engine, indicators, publish  # noqa: F401  (each registers its commands)
+from . import address, around, engine, households, indicators, publish  # noqa: F401  (each registers its commands)
 from .options import app
 
 __all__ = ["app", "main"]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from ..labels import VERSION
+
+        typer.echo(VERSION.format(version=version("carroyage")))
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", help="Show carroyage's version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """France's géographie prioritaire (QPV) from 200 m income grids."""
 
 
 INTERRUPTED = "carroyage: interrupted; unfinished outputs removed"

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import InputError
-from ..settings import HOST, MAX_UPLOAD_MB, MIN_SCORE, PORT, TOLERANCE_M
-from .options import Addok, Ban, MinScore, Quiet, Tolerance, Zones, app, written
+from ..settings import HOST, MAX_UPLOAD_MB, MIN_SCORE, PORT, TOLERANCE_M, WORKERS
+from .options import Addok, Ban, Candidates, MinScore, Quiet, Tolerance, Workers, Zones, app, written
 
 if TYPE_CHECKING:
     from ..address.check import Checker
@@ -42,6 +42,7 @@ def locate(
     tolerance: Tolerance = TOLERANCE_M,
     min_score: MinScore = MIN_SCORE,
     as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON.")] = False,
+    candidates: Candidates = 1,
 ) -> None:
     """Is this address (or position) in a QPV, a quartier vécu or a veille-active zone?"""
     import json
@@ -49,7 +50,7 @@ def locate(
     from ..address.check import format_answer, validate_query
 
     validate_query(address, lon, lat, geocoder=ban or addok)  # before the zones are loaded
-    answer = _checker(zones, ban, addok, tolerance, min_score).check(address, lon, lat)
+    answer = _checker(zones, ban, addok, tolerance, min_score).check(address, lon, lat, candidates=candidates)
     typer.echo(json.dumps(answer, ensure_ascii=False, indent=1) if as_json else format_answer(answer))
 
 
@@ -67,6 +68,7 @@ def locate_csv(
     addok: Addok = None,
     tolerance: Tolerance = TOLERANCE_M,
     min_score: MinScore = MIN_SCORE,
+    workers: Workers = 0,
     quiet: Quiet = False,
 ) -> None:
     """Annotate every row of a file with its zone: status, code, name, distance, geocoding."""
@@ -92,6 +94,7 @@ def locate_csv(
         tolerance=tolerance,
         min_score=min_score,
         progress=progress,
+        workers=workers,
     )
     total = sum(counts.values())
     statuses = ("in", "uncertain", "out", "invalid")
@@ -109,11 +112,33 @@ def serve(
     tolerance: Tolerance = TOLERANCE_M,
     min_score: MinScore = MIN_SCORE,
     max_upload_mb: Annotated[float, typer.Option(help="Largest CSV upload accepted (MB).")] = MAX_UPLOAD_MB,
+    workers: Workers = WORKERS,
 ) -> None:
-    """Serve the address page (/) and the API (/api/locate, /api/locate-csv, /openapi.json)."""
+    """Serve the address page (/), the API (/api/locate, /api/locate-csv, /openapi.json) and
+    addok's (/search, /reverse, /search/csv)."""
+    import os
+
     import uvicorn
 
-    from ..address.server import create_app
+    from ..address.server import SETTINGS_VARIABLE, ServeSettings, create_app
 
-    app_ = create_app(_checker(zones, ban, addok, tolerance, min_score), max_upload_bytes=int(max_upload_mb * 1e6))
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    settings = ServeSettings(
+        [str(z) for z in zones or []], str(ban) if ban else None, addok, tolerance, min_score, int(max_upload_mb * 1e6)
+    )
+    checker = _checker(zones, ban, addok, tolerance, min_score)  # builds and caches the BAN index once
+    workers = workers or (os.cpu_count() or 1)
+    if workers == 1:
+        uvicorn.run(
+            create_app(checker, max_upload_bytes=settings.max_upload_bytes), host=host, port=port, log_level="warning"
+        )
+        return
+    # each worker process loads the cached index (no rebuild) through the factory
+    os.environ[SETTINGS_VARIABLE] = settings.to_json()
+    uvicorn.run(
+        "carroyage.address.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )

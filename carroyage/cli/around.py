@@ -28,7 +28,9 @@ def validate(
     typer.echo(f"coverage  (official residents inside a computed quartier): {result.coverage:.1%}")
     typer.echo(f"precision (computed residents inside an official QPV):     {result.precision:.1%}")
     for row in result.per_official.itertuples():
-        typer.echo(f"  {row.code_qp} {str(row.lib_qp)[:34]:34} {row.residents:8,.0f} residents, {row.coverage:6.1%} covered")
+        typer.echo(
+            f"  {row.code_qp} {str(row.lib_qp)[:34]:34} {row.residents:8,.0f} residents, {row.coverage:6.1%} covered"
+        )
 
 
 @app.command()

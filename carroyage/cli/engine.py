@@ -8,6 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..settings import SENSITIVITY_CONTIGUITIES, SENSITIVITY_FRACTIONS, SENSITIVITY_MIN_POPULATIONS
+from .households import (
+    Crs,
+    IncomeColumn,
+    PersonsColumn,
+    UcColumn,
+    Under14Column,
+    XColumn,
+    YColumn,
+    household_columns,
+)
 from .options import (
     AgglomerationMedian,
     AgglomerationPopulation,
@@ -51,17 +61,37 @@ def delimit(
     ] = None,
     geojson: Annotated[Path | None, typer.Option(help="Also write the quartiers as GeoJSON (EPSG:4326).")] = None,
     quiet: Quiet = False,
+    households: Annotated[
+        bool, typer.Option("--households", help="GRID is household microdata (CSV, Parquet, GeoPackage): exact.")
+    ] = False,
+    crs: Crs = None,
+    x: XColumn = None,
+    y: YColumn = None,
+    income: IncomeColumn = None,
+    persons: PersonsColumn = None,
+    uc: UcColumn = None,
+    under14: Under14Column = None,
 ) -> None:
     """Delimit priority quartiers on an income grid and write them with their cells and manifest."""
     require_file(grid)
-    from ..jobs import delimit_file
+    from ..jobs import delimit_file, delimit_households_file
 
-    geography, files = delimit_file(
+    run = delimit_file
+    extra: dict[str, object] = {}
+    if households:
+        run = delimit_households_file  # type: ignore[assignment]
+        extra = {"columns": household_columns(x, y, income, persons, uc, under14), "crs": crs}
+    elif any(option is not None for option in (crs, x, y, income, persons, uc, under14)):
+        from ..errors import InputError
+
+        raise InputError("--crs, --x, --y, --income, --persons, --uc and --under14 need --households")
+    geography, files = run(
         grid,
         out,
         rule,
         geojson=geojson,
         progress=Stages(quiet),
+        **extra,
         national_median=national_median,
         agglomeration_median=agglomeration_median,
         agglomeration_population=agglomeration_population,

@@ -12,6 +12,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no box drawing, no "<bool>" placeholders
     help="France's géographie prioritaire (QPV) from 200 m income grids.",
 )
 
@@ -59,6 +60,11 @@ Addok = Annotated[
 ]
 Tolerance = Annotated[float, typer.Option(help="Metres around boundaries within which the answer is 'uncertain'.")]
 MinScore = Annotated[float, typer.Option(help="Geocoding scores below this make the answer 'uncertain'.")]
+Candidates = Annotated[
+    int,
+    typer.Option("--candidates", min=1, max=100, help="Geocoding candidates to show (best first), like addok's limit."),
+]
+Workers = Annotated[int, typer.Option("--workers", min=0, help="Worker processes (0: every core).")]
 
 
 def require_file(path: Path) -> None:

@@ -1,16 +1,17 @@
-"""Contiguity: candidate cells → clusters (gaps filled) → quartier polygons.
+"""Contiguity: candidate cells → clusters (gaps filled) → contour ring → quartier polygons.
 
 Cells are handled as a sparse set of integer keys (``row × width + col``), not as a raster of the
 whole frame: a France-sized frame has about 30 million positions, of which a few percent are
 candidates, so labelling, gap filling and polygon building all scale with the candidates instead
 (``docs/method.md``, "Why sparse"). Rook contiguity links cells sharing an edge, queen also those
-sharing a corner; components come from ``scipy.sparse.csgraph.connected_components``. Polygons are
-the GEOS coverage union of the cells of each kept cluster.
+sharing a corner; components come from ``scipy.sparse.csgraph.connected_components``. The contour
+ring (:func:`contour_ring`) then takes in bordering cells while each quartier as a whole keeps its
+low-income majority. Polygons are the GEOS coverage union of the cells of each kept cluster.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -60,6 +61,8 @@ class Clusters:
         Cluster of each input cell (0: none).
     frame : KeyFrame
         How keys map to raster positions.
+    ring : array of bool, optional
+        Whether each input cell joined its cluster through the contour ring (None: no ring drawn).
     """
 
     keys: np.ndarray
@@ -67,6 +70,7 @@ class Clusters:
     count: int
     of_cell: np.ndarray
     frame: KeyFrame
+    ring: np.ndarray | None = None
 
 
 def cluster_cells(grid: Grid, flagged: np.ndarray, contiguity: str, gap_fill_cells: int = 0) -> Clusters:
@@ -186,23 +190,173 @@ def _lookup(keys: np.ndarray, label: np.ndarray, wanted: np.ndarray) -> np.ndarr
     return np.where(found, label[index], 0)
 
 
+ALL_OFFSETS = {
+    name: tuple(offset for d_row, d_col in half for offset in ((d_row, d_col), (-d_row, -d_col)))
+    for name, half in HALF_OFFSETS.items()
+}
+
+
+def contour_ring(
+    grid: Grid,
+    clusters: Clusters,
+    share: np.ndarray,
+    population: np.ndarray,
+    min_share: float = 0.5,
+    contiguity: str = "queen",
+    steps: int = 1,
+) -> Clusters:
+    """Draw each cluster's contour one cell further out, as long as the quartier stays low-income.
+
+    Official contours follow streets (décret 2014-767 art. 3), so they take in the blocks that
+    border the low-income core. At each step, every inhabited cell outside the clusters that
+    touches one (``contiguity``) is offered to it (to the lowest-numbered one when it touches
+    several: a ring cell never merges two clusters). Per cluster the offered cells are sorted by
+    decreasing ``share`` and taken as a prefix while the whole quartier (core, filled gaps and
+    ring so far) keeps more than ``min_share`` of its residents below the threshold: one
+    ``lexsort`` and cumulative sums per cluster, the first cell that would tip the share stops
+    the cluster. The quartier test therefore always holds on the final contour.
+
+    Parameters
+    ----------
+    grid : Grid
+    clusters : Clusters
+        From :func:`cluster_cells`.
+    share : array
+        Share of each cell's residents below the threshold.
+    population : array
+        Residents of each cell.
+    min_share : float
+        The rule's ``low_income_share``.
+    contiguity : {"rook", "queen"}
+        Which cells count as bordering.
+    steps : int
+        Ring steps (``Rule.contour_ring_cells``); 0 returns ``clusters`` unchanged.
+
+    Returns
+    -------
+    Clusters
+        The same clusters with their ring cells (``ring`` marks them).
+
+    Examples
+    --------
+    A 2-cell core at 0.8 below the threshold, with one neighbour at 0.4 and one at 0.1: the first
+    joins (pooled 0.67), the second would tip the quartier under one half (0.475) and stays out.
+
+    >>> g = Grid.around(np.array([0, 200, 400, 600]), np.array([0, 0, 0, 0]), 200)
+    >>> share = np.array([0.4, 0.8, 0.8, 0.1])
+    >>> core = cluster_cells(g, share > 0.5, "queen")
+    >>> ringed = contour_ring(g, core, share, np.full(4, 100.0))
+    >>> ringed.of_cell.tolist(), ringed.ring.tolist()
+    ([1, 1, 1, 0], [True, False, False, False])
+    """
+    ring = np.zeros(len(population), dtype=bool) if clusters.ring is None else clusters.ring.copy()
+    if steps <= 0 or clusters.count == 0:
+        return replace(clusters, ring=ring)
+    frame = clusters.frame
+    cell_keys = frame.keys(grid.row, grid.col)
+    by_key = np.argsort(cell_keys, kind="stable")
+    sorted_cell_keys = cell_keys[by_key]
+    of_cell = clusters.of_cell.copy()
+    keys, label = clusters.keys, clusters.label
+    low = population * share
+    for _ in range(steps):  # ring steps (1 by default), each one vectorised over all clusters
+        # offered cells: (cell, cluster) pairs for the outside inhabited neighbours of every position
+        offered_cell, offered_label = [], []
+        for d_row, d_col in ALL_OFFSETS[contiguity]:
+            found, index = _find(sorted_cell_keys, frame.shift(keys, d_row, d_col))
+            cell = by_key[index[found]]
+            outside = (of_cell[cell] == 0) & (population[cell] > 0)
+            offered_cell.append(cell[outside])
+            offered_label.append(label[found][outside])
+        cell, owner = np.concatenate(offered_cell), np.concatenate(offered_label)
+        if len(cell) == 0:
+            break
+        first = np.lexsort((owner, cell))  # each cell once, to its lowest-numbered cluster
+        cell, owner = cell[first], owner[first]
+        single = np.concatenate([[True], cell[1:] != cell[:-1]])
+        cell, owner = cell[single], owner[single]
+        # per cluster, most low-income first (ties: raster order), then a greedy prefix
+        order = np.lexsort((cell_keys[cell], -share[cell], owner))
+        cell, owner = cell[order], owner[order]
+        core_population = np.bincount(of_cell, weights=population, minlength=clusters.count + 1)
+        core_low = np.bincount(of_cell, weights=low, minlength=clusters.count + 1)
+        start = np.searchsorted(owner, owner)  # first offered cell of each one's cluster
+        added_population = _cumsum_from(population[cell], start)
+        added_low = _cumsum_from(low[cell], start)
+        holds = core_low[owner] + added_low > min_share * (core_population[owner] + added_population)
+        failures = _cumsum_from((~holds).astype(np.int64), start)
+        taken = cell[failures == 0]
+        if len(taken) == 0:
+            break
+        of_cell[taken] = owner[failures == 0]
+        ring[taken] = True
+        merged = np.concatenate([keys, cell_keys[taken]])
+        order = np.argsort(merged, kind="stable")
+        keys, label = merged[order], np.concatenate([label, owner[failures == 0]])[order]
+    return Clusters(keys, label, clusters.count, of_cell, frame, ring)
+
+
+def _cumsum_from(values: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarting at each group: ``start[i]`` is where ``i``'s group begins."""
+    total = np.cumsum(values)
+    before = np.concatenate([np.zeros(1, dtype=total.dtype), total])[start]
+    result: np.ndarray = total - before
+    return result
+
+
 def cluster_polygons(grid: Grid, clusters: Clusters, kept: np.ndarray) -> np.ndarray:
     """One (multi)polygon per kept cluster, in the order of ``kept`` (cluster labels).
 
     The GEOS coverage union of all kept positions at once, split into parts; each part goes to
     the cluster of the position under a point inside it, and parts are regrouped per cluster.
+    Clusters whose positions share an edge with another kept cluster's (possible once contour
+    rings are drawn) would fuse in that union: those few are unioned cluster by cluster instead,
+    in one call on a padded array.
     """
     if len(kept) == 0:
         return np.array([], dtype=object)
     rank = np.full(clusters.count + 1, -1, dtype=np.int64)
     rank[kept] = np.arange(len(kept))
-    chosen = clusters.keys[rank[clusters.label] >= 0]
-    x, y = grid.corners(*clusters.frame.row_col(chosen))
-    boxes = shapely.box(x, y, x + grid.resolution, y + grid.resolution)
-    parts = shapely.get_parts(shapely.coverage_union_all(boxes))
-    inside = shapely.point_on_surface(parts)
-    row = ((grid.north - shapely.get_y(inside)) // grid.resolution).astype(np.int64)
-    col = ((shapely.get_x(inside) - grid.west) // grid.resolution).astype(np.int64)
-    owner = rank[_lookup(clusters.keys, clusters.label, clusters.frame.keys(row, col))]
-    order = np.argsort(owner, kind="stable")
-    return np.asarray(shapely.multipolygons(shapely.simplify(parts[order], 0), indices=owner[order]), dtype=object)
+    chosen = rank[clusters.label] >= 0
+    touching = _touching(clusters, chosen)
+    shapes = np.empty(len(kept), dtype=object)
+    alone = chosen & ~touching[clusters.label]
+    if alone.any():
+        keys, label = clusters.keys[alone], clusters.label[alone]
+        x, y = grid.corners(*clusters.frame.row_col(keys))
+        boxes = shapely.box(x, y, x + grid.resolution, y + grid.resolution)
+        parts = shapely.get_parts(shapely.coverage_union_all(boxes))
+        inside = shapely.point_on_surface(parts)
+        row = ((grid.north - shapely.get_y(inside)) // grid.resolution).astype(np.int64)
+        col = ((shapely.get_x(inside) - grid.west) // grid.resolution).astype(np.int64)
+        owner = rank[_lookup(keys, label, clusters.frame.keys(row, col))]
+        order = np.argsort(owner, kind="stable")
+        present = np.unique(owner)
+        dense = np.searchsorted(present, owner[order])  # multipolygons wants indices 0..k-1
+        shapes[present] = np.asarray(shapely.multipolygons(shapely.simplify(parts[order], 0), indices=dense))
+    fused = chosen & touching[clusters.label]
+    if fused.any():
+        keys, owner = clusters.keys[fused], rank[clusters.label[fused]]
+        order = np.argsort(owner, kind="stable")
+        keys, owner = keys[order], owner[order]
+        x, y = grid.corners(*clusters.frame.row_col(keys))
+        boxes = shapely.box(x, y, x + grid.resolution, y + grid.resolution)
+        present, first, counts = np.unique(owner, return_index=True, return_counts=True)
+        padded = np.full((len(present), int(counts.max())), None, dtype=object)
+        padded[np.repeat(np.arange(len(present)), counts), np.arange(len(owner)) - np.repeat(first, counts)] = boxes
+        unions = shapely.simplify(shapely.coverage_union_all(padded, axis=1), 0)
+        parts, which = shapely.get_parts(unions, return_index=True)
+        shapes[present] = np.asarray(shapely.multipolygons(parts, indices=which), dtype=object)
+    return shapes
+
+
+def _touching(clusters: Clusters, chosen: np.ndarray) -> np.ndarray:
+    """Per cluster label: whether one of its chosen positions shares an edge with another's."""
+    touching = np.zeros(clusters.count + 1, dtype=bool)
+    keys, label = clusters.keys[chosen], clusters.label[chosen]
+    for d_row, d_col in HALF_OFFSETS["rook"]:
+        found, index = _find(keys, clusters.frame.shift(keys, d_row, d_col))
+        other = found & (label[index] != label)
+        touching[label[other]] = True
+        touching[label[index[other]]] = True
+    return touching

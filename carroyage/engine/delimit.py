@@ -1,10 +1,12 @@
-"""Delimitation: cell shares → candidate cells → clusters → quartier tests → polygons.
+"""Delimitation: cell shares → candidate cells → clusters → contour ring → quartier tests → polygons.
 
 The decree tests the quartier, not each cell (docs/facts.md, "The rule"): cells whose share of
 low-income residents passes the rule are *candidates*; contiguous candidates (rook or queen), with small
-enclosed gaps filled, form clusters (:mod:`carroyage.clusters`); a cluster becomes a
-quartier when it has at least ``min_population`` residents and more than ``low_income_share`` of
-them are below the threshold, pooled over the cluster.
+enclosed gaps filled, form clusters (:mod:`carroyage.engine.clusters`); the contour is drawn
+``contour_ring_cells`` further out while the quartier keeps its low-income majority
+(:func:`~carroyage.engine.clusters.contour_ring`); a cluster becomes a quartier when, with its
+ring, it has at least ``min_population`` residents and more than ``low_income_share`` of them are
+below the threshold, pooled over the quartier.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import shapely
 from ..errors import InputError
 from ..geography import Geography
 from ..manifest import build_manifest
-from .clusters import Clusters, cluster_cells, cluster_polygons
+from .clusters import Clusters, cluster_cells, cluster_polygons, contour_ring
 from .grid import Grid
 from .income import (
+    CALIBRATION,
     CellIncome,
     CellModel,
     IncomeModel,
@@ -95,7 +98,7 @@ def prepare(
             else IncomeModel()
         )
     grid = Grid.around(cells.frame["x"].to_numpy(), cells.frame["y"].to_numpy(), cells.resolution, cells.epsg)
-    fitted = cell_distributions(cells, model, national_median)
+    fitted = cell_distributions(cells, model, national_median, grid)
     source = "given"
     if agglomeration_median is None and np.isfinite(fitted.mu).any():
         everyone = np.zeros(len(fitted.mu), dtype=np.int64)
@@ -118,7 +121,16 @@ def apply_rule(prepared: Prepared, rule: Rule) -> Outcome:
     income = cell_income(prepared.cells, prepared.fitted, threshold.value if threshold else None)
     flagged = income.low_share > rule.low_income_share
     clusters = cluster_cells(prepared.grid, flagged, rule.contiguity, rule.gap_fill_cells)
-    figures = cluster_figures(clusters, income)
+    clusters = contour_ring(
+        prepared.grid,
+        clusters,
+        income.low_share,
+        income.population,
+        rule.low_income_share,
+        rule.contiguity,
+        rule.contour_ring_cells,
+    )
+    figures = cluster_figures(clusters, income, flagged)
     eligible = prepared.agglomeration_population >= rule.min_agglomeration_population
     figures["kept"] = (
         eligible
@@ -200,33 +212,60 @@ def build_geography(prepared: Prepared, outcome: Outcome) -> Geography:
         inputs={"grid": cells.describe()},
         threshold=outcome.threshold,
         agglomeration_median_source=prepared.agglomeration_median_source,
-        estimator={**_estimator_record(cells, prepared.model), "fit": outcome.income.facts},
+        estimator={**_estimator_record(cells, prepared.model, outcome.rule), "fit": outcome.income.facts},
         agglomeration_population=prepared.agglomeration_population,
         agglomeration_eligible=outcome.eligible,
         clusters=int(outcome.clusters.count),
         quartiers=int(outcome.figures["kept"].sum()),
+        contour=_contour_record(outcome.rule, outcome.figures, codes),
     )
     cell_table = _cell_table(cells, outcome.income, outcome.flagged, outcome.clusters, codes)
     return Geography(cell_table, qpv, manifest, resolution=cells.resolution, epsg=cells.epsg)
 
 
-def cluster_figures(clusters: Clusters, income: CellIncome) -> pd.DataFrame:
-    """Residents, pooled share below the threshold, pooled median and cell count of each cluster.
+def cluster_figures(clusters: Clusters, income: CellIncome, flagged: np.ndarray | None = None) -> pd.DataFrame:
+    """Residents, pooled share below the threshold, pooled median and cell counts of each cluster.
 
     One ``bincount`` per figure over all cells; the index is the cluster label (1..count).
+    ``core_cells`` counts the candidate cells (``flagged``), ``ring_cells`` those the contour
+    ring took in; the rest of ``cells`` are filled gaps.
     """
     n = clusters.count + 1
     label = clusters.of_cell
     population = np.bincount(label, weights=income.population, minlength=n)
     low = np.bincount(label, weights=income.population * income.low_share, minlength=n)
     cells = np.bincount(label, minlength=n)
+    core = np.bincount(label, weights=flagged, minlength=n) if flagged is not None else np.zeros(n)
+    ring = np.bincount(label, weights=clusters.ring, minlength=n) if clusters.ring is not None else np.zeros(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(population > 0, low / population, 0.0)
     median = pooled_medians(income.mu, income.sigma, income.population, np.where(label > 0, label, -1), n)
     figures: pd.DataFrame = pd.DataFrame(
-        {"population": population, "low_income_share": share, "median_income": median, "cells": cells}
+        {
+            "population": population,
+            "low_income_share": share,
+            "median_income": median,
+            "cells": cells,
+            "core_cells": core.astype(np.int64),
+            "ring_cells": ring.astype(np.int64),
+        }
     ).iloc[1:]
     return figures
+
+
+def _contour_record(rule: Rule, figures: pd.DataFrame, codes: pd.Series) -> dict[str, object]:
+    """How each quartier's contour was drawn: candidate cells and contour-ring cells."""
+    kept = figures[figures["kept"]]
+    return {
+        "ring_cells_rule": rule.contour_ring_cells,
+        "minimum_counted_on": "the drawn contour (core, filled gaps and ring)"
+        if rule.contour_ring_cells
+        else "the candidate cluster (core and filled gaps)",
+        "per_quartier": {
+            str(codes.loc[label]): {"core_cells": int(row.core_cells), "ring_cells": int(row.ring_cells)}
+            for label, row in zip(kept.index, kept.itertuples(), strict=True)
+        },
+    }
 
 
 def _codes(keep: pd.Series) -> pd.Series:
@@ -281,7 +320,8 @@ def _cell_table(
     return table
 
 
-def _estimator_record(cells: CellTable, model: IncomeModel) -> dict[str, object]:
+def _estimator_record(cells: CellTable, model: IncomeModel, rule: Rule | None = None) -> dict[str, object]:
+    """What was estimated and how, with the calibration the defaults come from."""
     if "population_low" in cells.frame:
         return {"method": "exact: population_low given per cell", "estimated": False}
     if "median_income" in cells.frame:
@@ -289,13 +329,30 @@ def _estimator_record(cells: CellTable, model: IncomeModel) -> dict[str, object]
             "method": "cell test exact (median_income per cell); quartier share and median estimated "
             "from log-normal cells with the national spread",
             "estimated": True,
+            "estimated_how": "quartier share and median only; no pooling, no income bridge (declared income given)",
             "model": model.describe(),
         }
     fitted = "households" in cells.frame and "poor_households" in cells.frame
-    return {
-        "method": "estimated: log-normal cells (mean ind_snv/ind, spread "
+    pooled = "imputed" in cells.frame and model.imputed_pooling_bandwidth > 0
+    ring = rule.contour_ring_cells if rule is not None else 0
+    steps = [
+        f"imputed cells (i_est) pooled to their Gaussian neighbourhood (h={model.imputed_pooling_bandwidth:g} cell, "
+        f"{2 * model.imputed_pooling_reach + 1}x{2 * model.imputed_pooling_reach + 1} window, "
+        f"shrinkage k={model.shrinkage_households:g} households)"
+        if pooled
+        else "no pooling (no imputed-cell column)",
+        "log-normal cells (mean ind_snv/ind, spread "
         + ("fitted on men_pauv/men" if fitted else "national, no household columns")
-        + "), disposable-to-declared bridge, pooled per quartier",
+        + ")",
+        f"disposable-to-declared bridge r={model.bridge_exponent:.2f} ({model.bridge_source}; "
+        f"national derivation {model.bridge_exponent_national:.2f})",
+        f"contour ring ({ring} cell, greedy, pooled share kept above the rule's share)" if ring else "no contour ring",
+        "pooled per quartier",
+    ]
+    return {
+        "method": "estimated: " + "; ".join(steps),
         "estimated": True,
+        "estimated_how": "per-cell distribution from the public aggregates; see docs/method.md §3",
         "model": model.describe(),
+        "calibration": CALIBRATION.describe(model),
     }

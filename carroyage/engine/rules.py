@@ -7,6 +7,11 @@ The income threshold follows décret n°2014-767, art. 4 (docs/facts.md, "The ru
 
 and a quartier qualifies when it is continuous, holds at least ``min_population`` residents and its
 median income is below S, i.e. more than ``low_income_share`` of its residents are below S.
+
+``decree-2014`` draws each quartier's contour one cell beyond its candidate cells (art. 3: contours
+follow streets, so they take in the bordering blocks; ``contour_ring_cells``) and links cells by
+edge or corner (queen). Both are structural choices of the method calibrated in issue #11
+(``docs/method.md`` §3, :data:`carroyage.engine.income.CALIBRATION`), not fitted values.
 """
 
 from __future__ import annotations
@@ -61,6 +66,12 @@ class Rule:
         Minimum residents of a quartier (1,000).
     contiguity : {"rook", "queen"}
         Cells sharing an edge (rook) or also a corner (queen) belong to one quartier.
+    contour_ring_cells : int
+        Steps of contour ring drawn around each cluster (0: none). Each step offers the inhabited
+        cells next to the cluster, most low-income first, and takes them while the whole quartier
+        keeps more than ``low_income_share`` of its residents below the threshold; the
+        ``min_population`` test then counts the quartier with its ring
+        (:func:`carroyage.engine.clusters.contour_ring`).
     gap_fill_cells : int
         Holes of at most this many cells enclosed by a candidate cluster join it (0: none).
     min_agglomeration_population : int
@@ -78,6 +89,7 @@ class Rule:
     min_population: int = 1000
     contiguity: str = "rook"
     gap_fill_cells: int = 4
+    contour_ring_cells: int = 0
     min_agglomeration_population: int = 10_000
 
     def __post_init__(self) -> None:
@@ -92,6 +104,7 @@ class Rule:
             (self.min_population >= 0, "min_population must be ≥ 0"),
             (self.round_up_to >= 0, "round_up_to must be ≥ 0"),
             (self.gap_fill_cells >= 0, "gap_fill_cells must be ≥ 0"),
+            (self.contour_ring_cells >= 0, "contour_ring_cells must be ≥ 0"),
             (self.min_agglomeration_population >= 0, "min_agglomeration_population must be ≥ 0"),
             (
                 self.contiguity in CONTIGUITIES,
@@ -191,8 +204,11 @@ RULES: dict[str, Rule] = {
         Rule(
             name="decree-2014",
             description="Décret n°2014-767 art. 2 and 4: S = 0.6 × (0.7 × national + 0.3 × UU median), "
-            "weights swapped from 5 million inhabitants, rounded up to 100 €; ≥ 1,000 residents; "
-            "UU ≥ 10,000 inhabitants",
+            "weights swapped from 5 million inhabitants, rounded up to 100 €; ≥ 1,000 residents "
+            "counted on the drawn contour (one-cell ring, art. 3); queen contiguity; UU ≥ 10,000 inhabitants",
+            # structural choices of the method calibrated on the validation cities (issue #11)
+            contiguity="queen",
+            contour_ring_cells=1,
         ),
     )
 }

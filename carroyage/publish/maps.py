@@ -35,26 +35,12 @@ from ..errors import OutputError
 from ..files import atomic_path
 from ..geography import Geography
 from ..labels import LAYERS, POPUPS
+from .output import most_overlapped
+from .styles import CELL_COLOURS, STYLE, cell_colour
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-STYLE: dict[str, dict[str, Any]] = {
-    # a computed candidate is violet: red is kept for the official QPV, here, on the page and in QGIS
-    "qpv": {"color": "#5b2c83", "fillColor": "#9e7cc1", "weight": 2.5, "fillOpacity": 0.45},
-    "quartier_vecu": {
-        "color": "#2166ac",
-        "fillColor": "#92c5de",
-        "weight": 1.5,
-        "fillOpacity": 0.15,
-        "dashArray": "6 4",
-    },
-    "veille_active": {"color": "#b35806", "fillColor": "#fdb863", "weight": 1.5, "fillOpacity": 0.35},
-    "official": {"color": "#c9191e", "fillColor": "#c9191e", "weight": 2.5, "fillOpacity": 0.0, "dashArray": "4 4"},
-    "communes": {"color": "#5a5a5a", "fillColor": "#ffffff", "weight": 1.0, "fillOpacity": 0.0},
-}
-CELL_COLOURS = ("#ffffcc", "#fd8d3c", "#800026")
-"""The cell choropleth, from 0 % to 100 % of residents below the threshold."""
 STATIC_FORMATS = ("png", "pdf")
 PAGE_FORMATS = ("html", "htm")
 PANES = {"contexte": 350, "quartiers": 460, "officiels": 470, "noms": 480}
@@ -95,7 +81,8 @@ function (feature, layer) {
 """
 
 MAP_CSS = """
-.leaflet-container { background: #f4f3ee; font: 13px/1.4 system-ui, "Segoe UI", Roboto, Arial, sans-serif; }
+body, .leaflet-container { font: 13px/1.4 system-ui, "Segoe UI", Roboto, Arial, sans-serif; }
+.leaflet-container { background: #f4f3ee !important; }
 .carroyage-fiche { min-width: 0; }
 .carroyage-fiche-titre { font-weight: 700; font-size: 14px; margin: 0 0 2px; }
 .carroyage-fiche-nom { margin: 0 0 6px; color: #333; overflow-wrap: anywhere; }
@@ -122,7 +109,7 @@ MAP_CSS = """
 #carroyage-legende .note { margin-top: 6px; color: #333; font-size: 12px; }
 @media (max-width: 600px) {
   #carroyage-titre { left: 50px; right: 50px; } #carroyage-titre h1 { font-size: 14px; }
-  #carroyage-legende { max-width: calc(100vw - 20px); bottom: 20px; }
+  #carroyage-legende { max-width: calc(100vw - 20px); bottom: 42px; }
 }
 @media print {
   @page { size: A4 landscape; margin: 10mm; }
@@ -207,7 +194,9 @@ def interactive_map(
     root = cast(branca.element.Figure, fmap.get_root())  # a map's root is its page
     root.header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
     root.header.add_child(branca.element.Element(_manifest_tag(geography.manifest)))
-    root.header.add_child(branca.element.Element(f"<style>{MAP_CSS % {'colours': ', '.join(CELL_COLOURS)}}</style>"))
+    root.header.add_child(
+        branca.element.Element(f"<style>{MAP_CSS.replace('%(colours)s', ', '.join(CELL_COLOURS))}</style>")
+    )
     root.html.add_child(branca.element.Element(_title_box(title, subtitle(geography.manifest))))
     root.html.add_child(_legend(geography, reference is not None, communes is not None))
     FitBounds(_bounds(shown or [geography.cells.to_crs(4326)])).add_to(fmap)
@@ -276,7 +265,10 @@ def context_communes(geography: Geography, path: str | Path | None = None) -> gp
     if not len(table):
         return None
     extent = shapely.box(
-        table["x"].min(), table["y"].min(), table["x"].max() + geography.resolution, table["y"].max() + geography.resolution
+        table["x"].min(),
+        table["y"].min(),
+        table["x"].max() + geography.resolution,
+        table["y"].max() + geography.resolution,
     )
     found = []
     for candidate in candidates:
@@ -284,7 +276,9 @@ def context_communes(geography: Geography, path: str | Path | None = None) -> gp
         near = layer[layer.intersects(extent)]
         if len(near):
             codes, names = codes_and_names(near, "C")
-            found.append(gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs))
+            found.append(
+                gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs)
+            )
     if not found:
         return None
     return gpd.GeoDataFrame(pd.concat(found, ignore_index=True), crs=found[0].crs)
@@ -322,21 +316,6 @@ def _most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> np.nd
     return np.array([f"{c} {n}".strip() if c else "" for c, n in zip(codes, names, strict=True)], dtype=object)
 
 
-def most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """For each quartier, the code and name of the official QPV it overlaps most (``None`` when none)."""
-    ours, theirs = qpv.to_crs(3035).geometry.to_numpy(), official.to_crs(3035).geometry.to_numpy()
-    mine, other = shapely.STRtree(theirs).query(ours, predicate="intersects")
-    overlap = pd.DataFrame(
-        {"mine": mine, "other": other, "area": shapely.area(shapely.intersection(ours[mine], theirs[other]))}
-    )
-    overlap = overlap[overlap["area"] > 0]
-    best = overlap.loc[overlap.groupby("mine")["area"].idxmax()] if len(overlap) else overlap
-    codes, names = np.full(len(qpv), None, dtype=object), np.full(len(qpv), None, dtype=object)
-    codes[best["mine"].to_numpy()] = official["code"].to_numpy()[best["other"].to_numpy()]
-    names[best["mine"].to_numpy()] = official["name"].to_numpy()[best["other"].to_numpy()]
-    return codes, names
-
-
 def official_near(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDataFrame:
     """The official QPV that meet the grid, with ``code`` and ``name``, in EPSG:4326."""
     from ..layers import codes_and_names
@@ -347,7 +326,6 @@ def official_near(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDa
     return gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs).to_crs(
         4326
     )
-
 
 
 def _layer(frame: gpd.GeoDataFrame, kind: str, pane: str | None = None, interactive: bool = True) -> folium.GeoJson:
@@ -425,12 +403,6 @@ def _cells_layer(geography: Geography) -> folium.GeoJson:
         },
         on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)),
     )
-
-
-def cell_colour(share: float) -> str:
-    """The choropleth's colour for a share in [0, 1] (hex)."""
-    colormap = branca.colormap.LinearColormap(list(CELL_COLOURS), vmin=0, vmax=1)
-    return str(colormap.rgb_hex_str(share))
 
 
 def _title_box(title: str, sub: str) -> str:

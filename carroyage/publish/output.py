@@ -1,7 +1,12 @@
 """Write and read geographies: GeoPackage (default), GeoParquet, GeoJSON (EPSG:4326).
 
 A GeoPackage holds the layers ``cells``, ``qpv``, any later layers (``quartier_vecu``,
-``veille_active``...) and a non-spatial ``manifest`` table (``key``, JSON ``value``). Files are
+``veille_active``...), a non-spatial ``manifest`` table (``key``, JSON ``value``) and QGIS's
+``layer_styles`` table (:mod:`carroyage.publish.styles`), so QGIS opens the layers styled like the
+web map. With ``crs`` (``2154``, ``EPSG:2154``) the quartier and zone layers, the ones users
+exchange, are written in that CRS (cheap: a few hundred polygons); the cells stay INSPIRE squares
+in the grid's CRS (EPSG:3035), written straight from Arrow, so writing France stays fast and the
+squares stay squares. Counts of people are written as integers and absent values as NULL. Files are
 written under a temporary name and moved into place only when complete, so a failed run leaves no
 half-written output. GDAL's own timestamps are pinned to the manifest date, so two runs on the same
 inputs give identical files.
@@ -15,19 +20,65 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyogrio
+import shapely
 from pyproj import CRS
 
+from .. import labels
 from ..engine.grid import Grid, square_wkb
 from ..errors import OutputError
 from ..files import atomic_path
-from ..geography import MANIFEST_LAYER, Geography
+from ..geography import MANIFEST_LAYER, Geography, read_geography
+from .styles import LAYER_STYLES, layer_styles
+
+COUNT_COLUMNS = ("population",)
+"""Columns of the quartier and zone layers that count people: written as integers."""
 
 
-def write_geography(geography: Geography, path: str | Path, geojson: str | Path | None = None) -> list[Path]:
+def parse_crs(value: str | int | None) -> int | None:
+    """An EPSG code from ``2154``, ``"2154"`` or ``"EPSG:2154"`` (``None`` stays ``None``).
+
+    >>> parse_crs("EPSG:2154"), parse_crs(3035), parse_crs(None)
+    (2154, 3035, None)
+    """
+    if value is None or value == "":
+        return None
+    text = str(value).strip().upper().removeprefix("EPSG:")
+    try:
+        code = int(text)
+        CRS.from_epsg(code)
+    except Exception as exc:  # pyproj's CRSError, or not a number
+        raise OutputError(labels.UNKNOWN_CRS.format(value=value)) from exc
+    return code
+
+
+def exchange_layer(layer: gpd.GeoDataFrame, epsg: int | None = None) -> gpd.GeoDataFrame:
+    """A quartier or zone layer as GIS users expect it: counts of people as integers, NULL for
+    absent values (never ``""``), in ``epsg`` when given."""
+    layer = layer.copy()
+    for column in COUNT_COLUMNS:
+        if column in layer and pd.api.types.is_numeric_dtype(layer[column]):
+            layer[column] = layer[column].round(0).astype("Int64")
+    for column in layer.columns:
+        values = layer[column]
+        if column != layer.geometry.name and not pd.api.types.is_numeric_dtype(values):
+            layer[column] = values.astype(object).where(values.notna() & (values != ""), None)
+    if epsg is not None and layer.crs is not None and layer.crs.to_epsg() != epsg:
+        layer = layer.to_crs(epsg)
+    return layer
+
+
+def write_geography(
+    geography: Geography,
+    path: str | Path,
+    geojson: str | Path | None = None,
+    crs: str | int | None = None,
+    extra: dict[str, gpd.GeoDataFrame] | None = None,
+) -> list[Path]:
     """Write a geography; return the files written.
 
     Parameters
@@ -38,10 +89,17 @@ def write_geography(geography: Geography, path: str | Path, geojson: str | Path 
         ``NAME.qpv.parquet``, ``NAME.cells.parquet``... and ``NAME.manifest.json``.
     geojson : str or Path, optional
         Also write the ``qpv`` layer as GeoJSON in EPSG:4326 (RFC 7946), manifest included.
+    crs : str or int, optional
+        CRS of the quartier and zone layers (``2154`` or ``EPSG:2154``: Lambert-93 for GIS
+        users); default the grid's. The cells stay in the grid's CRS.
+    extra : dict, optional
+        Further layers to write beside (``official``...), in the same CRS.
     """
     path = Path(path)
+    epsg = parse_crs(crs)
     # the big cells layer first: GDAL writes into a new file much faster than into an existing one
-    layers = {"cells": geography, "qpv": geography.qpv, **geography.layers}
+    small = {"qpv": geography.qpv, **geography.layers, **(extra or {})}
+    layers = {"cells": geography, **{name: exchange_layer(layer, epsg) for name, layer in small.items()}}
     try:
         if path.suffix.lower() == ".gpkg":
             written = [_write_gpkg(layers, geography.manifest, path)]
@@ -119,6 +177,10 @@ def _write_layers(
                     layer, path, layer=name, driver="GPKG", use_arrow=True, promote_to_multi=True, **kind
                 )
         pyogrio.write_dataframe(_manifest_table(manifest), path, layer=MANIFEST_LAYER, driver="GPKG")
+        names = [str(name) for name, _ in pyogrio.list_layers(path)]
+        styles = layer_styles(names, str(manifest["date"]))
+        if len(styles):
+            pyogrio.write_dataframe(styles, path, layer=LAYER_STYLES, driver="GPKG")
 
 
 @contextmanager
@@ -136,11 +198,25 @@ def _gdal_options(options: dict[str, str]) -> Iterator[None]:
 
 
 def add_layers(path: str | Path, layers: dict[str, gpd.GeoDataFrame], manifest: dict[str, object]) -> Path:
-    """Add or replace layers in an existing GeoPackage and rewrite its manifest, atomically."""
+    """Add or replace layers in an existing GeoPackage and rewrite its manifest, atomically.
+
+    The new layers take the CRS of the file's ``qpv`` layer, so that a geography written in
+    Lambert-93 stays in Lambert-93 when ``carroyage zones`` adds to it.
+    """
     path = Path(path)
+    epsg = _qpv_epsg(path)
+    layers = {name: exchange_layer(layer, epsg) for name, layer in layers.items()}
     with atomic_path(path, start_from=path) as temporary:
         _write_layers(temporary, layers, manifest)  # writing a layer name again replaces that layer
     return path
+
+
+def _qpv_epsg(path: Path) -> int | None:
+    try:
+        crs = pyogrio.read_info(path, layer="qpv").get("crs")
+    except Exception:  # no qpv layer: the layers keep their own CRS
+        return None
+    return CRS.from_user_input(crs).to_epsg() if crs else None
 
 
 CELL_BATCH_ROWS = 1 << 16
@@ -222,3 +298,63 @@ def write_geojson(layer: gpd.GeoDataFrame, manifest: dict[str, object], path: Pa
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(collection, ensure_ascii=False, default=str), encoding="utf-8")
     return path
+
+
+def most_overlapped(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """For each quartier, the code and name of the official QPV it overlaps most (``None`` when none)."""
+    ours, theirs = qpv.to_crs(3035).geometry.to_numpy(), official.to_crs(3035).geometry.to_numpy()
+    mine, other = shapely.STRtree(theirs).query(ours, predicate="intersects")
+    overlap = pd.DataFrame(
+        {"mine": mine, "other": other, "area": shapely.area(shapely.intersection(ours[mine], theirs[other]))}
+    )
+    overlap = overlap[overlap["area"] > 0]
+    best = overlap.loc[overlap.groupby("mine")["area"].idxmax()] if len(overlap) else overlap
+    codes, names = np.full(len(qpv), None, dtype=object), np.full(len(qpv), None, dtype=object)
+    codes[best["mine"].to_numpy()] = official["code"].to_numpy()[best["other"].to_numpy()]
+    names[best["mine"].to_numpy()] = official["name"].to_numpy()[best["other"].to_numpy()]
+    return codes, names
+
+
+EXCHANGE_EPSG = 2154
+"""Lambert-93: the CRS of French GIS work, for the layers users exchange (see docs/publishing.md)."""
+
+
+def export_geography(
+    path: str | Path,
+    out: str | Path,
+    crs: str | int | None = EXCHANGE_EPSG,
+    official: gpd.GeoDataFrame | None = None,
+) -> Path:
+    """A geography's GeoPackage for GIS users: Lambert-93 (by default), QGIS styles, official names.
+
+    The quartiers get ``code_qp`` and ``lib_qp``, the official QPV each overlaps most (NULL when
+    none), and the official QPV that meet the grid are written beside as the ``official`` layer
+    (``code_qp``, ``lib_qp``). The file stays a geography: every ``carroyage`` command reads it.
+    """
+    from ..layers import codes_and_names
+
+    geography = read_geography(path)
+    extra: dict[str, gpd.GeoDataFrame] = {}
+    if official is not None:
+        near = official.to_crs(geography.cells.crs)
+        table = geography.cell_table
+        extent = shapely.box(
+            table["x"].min(),
+            table["y"].min(),
+            table["x"].max() + geography.resolution,
+            table["y"].max() + geography.resolution,
+        )
+        near = near[near.intersects(extent)]
+        codes, names = codes_and_names(near, "O")
+        reference = gpd.GeoDataFrame({"code": codes, "name": names}, geometry=near.geometry.to_numpy(), crs=near.crs)
+        qpv = geography.qpv.copy()
+        if "name" not in qpv:
+            qpv.insert(1, "name", "")  # so that readers take the quartier's own (empty) name, not lib_qp
+        qpv["code_qp"], qpv["lib_qp"] = most_overlapped(qpv, reference)
+        geography = Geography(
+            geography.cell_table, qpv, geography.manifest, geography.layers, geography.resolution, geography.epsg
+        )
+        extra["official"] = gpd.GeoDataFrame(
+            {"code_qp": codes, "lib_qp": names}, geometry=near.geometry.to_numpy(), crs=near.crs
+        )
+    return write_geography(geography, out, crs=crs, extra=extra)[0]

@@ -1,0 +1,109 @@
+"""The audit's examples (issue #13): each gives a clear line or a correct result."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import carroyage
+from test_cli import corrupt, good_frame
+
+
+def one_line(result) -> str:
+    lines = [
+        line for line in result.stderr.splitlines() if not line.startswith(("note:", "carroyage: warning:", "  ["))
+    ]
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("carroyage: error: "), result.stderr
+    return lines[0]
+
+
+GARBAGE = {
+    "inf residents": (
+        lambda f: corrupt(f, "ind", 3, "inf"),
+        "line 5 (cell CRS3035RES200mN2999000E3763800): column 'ind' is inf",
+    ),
+    "1e308 residents": (lambda f: corrupt(f, "ind", 3, "1e308"), "column 'ind' is 1e+308; expected"),
+    "inf households": (lambda f: corrupt(f, "men", 3, "inf"), "column 'men' is inf"),
+    "ids in another CRS": (
+        lambda f: f.assign(idcar_200m=f["idcar_200m"].str.replace("CRS3035", "CRS4326")),
+        "EPSG:4326",
+    ),
+    "zero resolution": (lambda f: f.assign(idcar_200m=f["idcar_200m"].str.replace("RES200m", "RES0m")), "RES0m"),
+    "latin-1 byte in a number": (None, "line 3"),
+    "duplicated column": (lambda f: f.rename(columns={"men": "ind"}), "column 'ind' appears twice"),
+    "spaces in the header": (lambda f: f.rename(columns={c: f" {c} " for c in f.columns}), None),
+    "zero standard of living": (lambda f: corrupt(f, "ind_snv", 3, 0), None),
+}
+
+
+@pytest.mark.parametrize("case", GARBAGE)
+def test_garbage_in_a_grid_is_refused_or_read_right(tmp_path, case):
+    make, expected = GARBAGE[case]
+    path = tmp_path / "grid.csv"
+    if make is None:
+        text = good_frame().to_csv(index=False).splitlines()
+        text[2] = text[2].replace(".0", "\xe9", 1)
+        path.write_bytes("\n".join(text).encode("utf-8").replace("\xe9".encode(), b"\xe9") + b"\n")
+    else:
+        make(good_frame()).to_csv(path, index=False)
+    result = carroyage("delimit", path, "--national-median", "22040", "--out", tmp_path / "x.gpkg", "-q")
+    if expected is None:  # legal input: it must work
+        assert result.returncode == 0, result.stderr
+    else:
+        line = one_line(result)
+        assert str(path) in line and expected in line, line
+
+
+@pytest.mark.parametrize(
+    "option,value,expected",
+    [
+        ("--national-median", "0", "expected a positive number"),
+        ("--national-median", "-22040", "expected a positive number"),
+        ("--gap-fill", "1000000", "--gap-fill"),
+        ("--min-population", "-1", "min_population"),
+    ],
+)
+def test_meaningless_options_are_refused_before_reading(tmp_path, option, value, expected):
+    path = tmp_path / "grid.csv"
+    good_frame().to_csv(path, index=False)
+    args = ["--national-median", "22040"] if option != "--national-median" else []
+    result = carroyage("delimit", path, *args, option, value, "--out", tmp_path / "x.gpkg")
+    assert expected in one_line(result)
+    assert "reading" not in result.stderr
+
+
+def test_a_typo_in_the_median_gets_a_warning(tmp_path):
+    path = tmp_path / "grid.csv"
+    good_frame().to_csv(path, index=False)
+    result = carroyage("delimit", path, "--national-median", "2204", "--out", tmp_path / "x.gpkg", "-q")
+    assert result.returncode == 0
+    assert "carroyage: warning: --national-median 2204" in result.stderr and "a typo?" in result.stderr
+
+
+def test_a_cr_only_grid_is_read(tmp_path):
+    path = tmp_path / "grid.csv"
+    path.write_bytes(good_frame().to_csv(index=False).replace("\n", "\r").encode())
+    result = carroyage("delimit", path, "--national-median", "22040", "--out", tmp_path / "x.gpkg", "-q")
+    assert result.returncode == 0 or "line" in one_line(result)
+
+
+def test_zones_on_a_geopackage_without_manifest_inputs(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    layer = gpd.GeoDataFrame({"code": ["A"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=3035)
+    path = tmp_path / "other.gpkg"
+    layer.to_file(path, layer="qpv")
+    assert "expected a geography written by `carroyage delimit`" in one_line(carroyage("zones", path))
+
+
+def test_compare_given_a_grid_csv(tmp_path):
+    path = tmp_path / "grid.csv"
+    good_frame().to_csv(path, index=False)
+    one_line(carroyage("compare", path, path, "--out", tmp_path / "c.gpkg"))
+
+
+def test_zones_clip_given_a_csv(tmp_path):
+    path = tmp_path / "grid.csv"
+    good_frame().to_csv(path, index=False)
+    geo = tmp_path / "g.gpkg"
+    assert carroyage("delimit", path, "--national-median", "22040", "--out", geo, "-q").returncode == 0
+    one_line(carroyage("zones", geo, "--clip", path))
