@@ -45,6 +45,10 @@ _EXPORTS = {
     "prepare": "engine.delimit",
     "apply_rule": "engine.delimit",
     "sensitivity": "engine.sensitivity",
+    "read_households": "engine.households",
+    "grid_households": "engine.households",
+    "delimit_households": "engine.households",
+    "synthesise": "engine.synth",
     # around the QPV
     "quartier_vecu": "around.zones",
     "veille_active": "around.zones",
@@ -74,6 +78,8 @@ _EXPORTS = {
     "sensitivity_file": "jobs",
     "map_file": "jobs",
     "indicators_file": "jobs",
+    "delimit_households_file": "jobs",
+    "grid_households_file": "jobs",
 }
 
 __all__ = [
@@ -101,9 +107,13 @@ __all__ = [
     "compare_files",
     "delimit",
     "delimit_file",
-    "indicators_file",
+    "delimit_households",
+    "delimit_households_file",
     "format_ids",
     "get_rule",
+    "grid_households",
+    "grid_households_file",
+    "indicators_file",
     "interactive_map",
     "is_geography",
     "load_zones",
@@ -116,12 +126,14 @@ __all__ = [
     "quartier_vecu",
     "read_geography",
     "read_grid",
+    "read_households",
     "read_layer",
     "read_official",
     "save_map",
     "sensitivity",
     "sensitivity_file",
     "static_map",
+    "synthesise",
     "validate",
     "validate_file",
     "veille_active",
@@ -155,10 +167,12 @@ if TYPE_CHECKING:
     from .engine.clusters import cluster_cells
     from .engine.delimit import apply_rule, delimit, prepare
     from .engine.grid import Grid, format_ids, parse_ids
+    from .engine.households import delimit_households, grid_households, read_households
     from .engine.income import IncomeModel
     from .engine.readers import CellTable, read_grid
     from .engine.rules import RULES, Rule, get_rule
     from .engine.sensitivity import sensitivity
+    from .engine.synth import synthesise
     from .errors import (
         AddressNotFound,
         CarroyageError,
@@ -172,6 +186,8 @@ if TYPE_CHECKING:
     from .jobs import (
         compare_files,
         delimit_file,
+        delimit_households_file,
+        grid_households_file,
         indicators_file,
         map_file,
         sensitivity_file,

@@ -18,6 +18,7 @@ from carroyage.engine.households import (
     HouseholdColumns,
     apply_secrecy,
     consumption_units,
+    delimit_households,
     filosofi_cells,
     grid_households,
     households_from_arrays,
@@ -62,21 +63,40 @@ def args(*extra: object) -> list[object]:
             "--under14", "under14", "--national-median", "21120", *extra]  # fmt: skip
 
 
+def exact_truth(frame: pd.DataFrame, mine: np.ndarray) -> tuple[float, float]:
+    """Persons and person-weighted median of declared income per UC of some households, with numpy."""
+    inside = frame[mine]
+    per_uc = (
+        inside["income"] / consumption_units(inside["persons"].to_numpy(), inside["under14"].to_numpy())
+    ).to_numpy()
+    return float(inside["persons"].sum()), float(np.median(np.repeat(per_uc, inside["persons"].to_numpy())))
+
+
 def test_a_planted_pocket_is_found_with_its_exact_population_and_median(tmp_path):
     frame = planted()
+    # the rule without its contour ring: the quartier is the pocket itself
+    h = households_from_arrays(frame.x, frame.y, frame.income, frame.persons, under14=frame.under14)
+    alone = delimit_households(h, national_median=21_120, contour_ring_cells=0)
+    population, median = exact_truth(frame, frame["pocket"].to_numpy())
+    assert len(alone.qpv) == 1 and alone.qpv["cells"].iloc[0] == 16
+    assert alone.qpv["population"].iloc[0] == population
+    assert alone.qpv["median_income"].iloc[0] == round(median)
+    # the command, with decree-2014's one-cell contour ring: the pocket and the bordering cells it can carry
     frame.to_csv(tmp_path / "h.csv", index=False)
     ran = carroyage("delimit", tmp_path / "h.csv", "--out", tmp_path / "x.gpkg", *args())
     assert ran.returncode == 0, ran.stderr
     qpv = gpd.read_file(tmp_path / "x.gpkg", layer="qpv")
     assert len(qpv) == 1 and not qpv["estimated"].any()
-    inside = frame[frame["pocket"]]
-    assert qpv["population"].iloc[0] == inside["persons"].sum()
-    per_uc = (
-        inside["income"] / consumption_units(inside["persons"].to_numpy(), inside["under14"].to_numpy())
-    ).to_numpy()
-    expected = np.median(np.repeat(per_uc, inside["persons"].to_numpy()))
-    assert qpv["median_income"].iloc[0] == round(expected)
-    assert qpv["cells"].iloc[0] == 16
+    cells = pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="cells", read_geometry=False)
+    members = set(cells.loc[cells["qpv"] == qpv["code"].iloc[0], "idcar_200m"])
+    col = ((frame.x - X0) // 200).astype(int).to_numpy()
+    row = ((frame.y - Y0) // 200).astype(int).to_numpy()
+    ids = np.array([f"CRS3035RES200mN{Y0 + 200 * r}E{X0 + 200 * c}" for c, r in zip(col, row)])
+    mine = np.isin(ids, list(members))
+    assert mine[frame["pocket"].to_numpy()].all()  # the whole pocket is in
+    population, median = exact_truth(frame, mine)
+    assert qpv["population"].iloc[0] == population
+    assert qpv["median_income"].iloc[0] == round(median)
     manifest = dict(pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="manifest").to_numpy())
     estimator = json.loads(manifest["estimator"])
     assert estimator["estimated"] is False
@@ -84,10 +104,7 @@ def test_a_planted_pocket_is_found_with_its_exact_population_and_median(tmp_path
     assert source["rows"] == len(frame) and source["bad_rows"] == {} and source["crs"] == "EPSG:3035"
     assert len(source["sha256"]) == 64 and source["columns"]["income"] == "income"
     # the agglomeration median is exact too
-    everyone = (
-        frame["income"] / consumption_units(frame["persons"].to_numpy(), frame["under14"].to_numpy())
-    ).to_numpy()
-    agglomeration = np.median(np.repeat(everyone, frame["persons"].to_numpy()))
+    _, agglomeration = exact_truth(frame, np.ones(len(frame), dtype=bool))
     assert json.loads(manifest["threshold"])["agglomeration_median"] == pytest.approx(agglomeration, abs=1e-9)
 
 
