@@ -14,6 +14,14 @@ from __future__ import annotations
 PLAUSIBLE_MEDIAN_EUR = (5_000, 100_000)
 """A median income outside this range (€ a year) is most likely a typo: the CLI warns."""
 
+MAX_CELL_RESIDENTS = 100_000
+"""No 200 m cell holds more residents or households (Paris' densest cells hold a few thousand):
+a larger count is a damaged file, refused with its line."""
+MAX_CELL_INCOME_EUR = 1e11
+"""Bound on a cell's income figures (a sum of standards of living, or a median), € a year."""
+MAX_GAP_FILL_CELLS = 1_000
+"""Largest enclosed gap that ``--gap-fill`` may fill (a bigger value would exhaust memory)."""
+
 # -- around the QPV (docs/facts.md, "Around the QPV") -------------------------------------------------
 VECU_DISTANCE_M = 300.0
 """Quartier vécu: growth around each QPV (CGI art. 278 sexies: reduced VAT within 300 m)."""
@@ -55,6 +63,10 @@ GEOCODE_FLOOR = 0.4
 """Geocoding scores below this are ``not found``: no position, hence never a zone."""
 STREET_MIN_SIMILARITY = 0.75
 """A street name resembling the query's less than this (rapidfuzz WRatio / 100) is no candidate."""
+NEAREST_WITHIN_M = 5000.0
+"""``locate-csv`` gives an ``out`` row the nearest zone within this distance (empty beyond): the
+near misses a planner looks at, found with a bounded search (an unbounded one for a national
+file of a million rows costs more than the whole lookup)."""
 CANDIDATES = 5
 """Candidates returned by ``/search`` (addok's default ``limit``)."""
 WORKERS = 1

@@ -96,15 +96,16 @@ def test_ten_thousand_rows_with_garbage_come_back_whole_in_order(tmp_path, zones
 
 def test_well_formed_file_keeps_its_look(tmp_path, zones):
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
-    source.write_text("id,lon,lat\n1,2.304608,49.91027\n2,2.10,49.95\n3,abc,49\n", encoding="utf-8")
+    source.write_text("id,lon,lat\n1,2.304608,49.91027\n2,2.2905,49.8974\n3,abc,49\n4,2.10,49.95\n", encoding="utf-8")
     locate_csv(source, target, zones)
-    nearest = Checker(zones).check(lon=2.10, lat=49.95)["nearest"]  # what `locate` says of that field
+    nearest = Checker(zones).check(lon=2.2905, lat=49.8974)["nearest"]  # what `locate` says of that place
     assert target.read_text(encoding="utf-8").splitlines() == [
         "id,lon,lat,status,zone_type,zone_code,zone_name,distance_m,geocode_label,geocode_score,geocode_type,"
         "geocode_id,street_partly_in,reason",
         "1,2.304608,49.91027,in,qpv,QN08003M,Amiens Nord,-121.3,,,,,,",
-        f"2,2.10,49.95,out,qpv,{nearest['code']},{nearest['name']},{nearest['distance_m']:.1f},,,,,,",
+        f"2,2.2905,49.8974,out,qpv,{nearest['code']},{nearest['name']},{nearest['distance_m']:.1f},,,,,,",
         "3,abc,49,invalid,,,,,,,,,,lon/lat invalides : degrés décimaux WGS84 attendus",
+        "4,2.10,49.95,out,,,,,,,,,,",  # 11 km from any zone: beyond settings.NEAREST_WITHIN_M
     ]
 
 

@@ -97,3 +97,9 @@ def test_synthetic_grid_is_sorted_like_insee_files_unless_shuffled():
 def test_fuzz_benchmark_counts_its_cases():
     output = run_benchmark("fuzz.py", "--cases", "6")
     assert "6 cases in" in output and "no exception other than a one-line CarroyageError escaped:" in output
+
+
+def test_geocode_benchmark_runs_tiny(tmp_path):
+    stdout = run_benchmark("geocode.py", "--addresses", "5000", "--queries", "500", "--work", tmp_path, "--no-addok")
+    for line in ("exact at the number", "wrong street among accepted", "invented for non-existent"):
+        assert line in stdout

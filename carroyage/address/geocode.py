@@ -383,7 +383,8 @@ class BanGeocoder:
         block, penalty = found
         if not query.street:
             return self._municipality(query, block, penalty)
-        core = _core(query.street)
+        street_text, query_type = _street_type(query.street)
+        core = _core(street_text)
         hits = process.extract(
             core,
             self.e_core[block],
@@ -394,15 +395,23 @@ class BanGeocoder:
         )
         if not hits:
             return []
-        best: dict[int, float] = {}
-        query_type = query.street.split()[0]
+        best: dict[int, tuple[float, float]] = {}
         for _, similarity, position in hits:
             street = int(self.e_street[block[position]])
-            name_type = str(self.s_norm[street]).split(" ", 1)[0]
-            if query_type in STREET_TYPES and name_type in STREET_TYPES and name_type != query_type:
-                similarity *= OTHER_TYPE
-            best[street] = max(best.get(street, 0.0), similarity / 100)
-        ranked = sorted(best.items(), key=lambda item: (-item[1], -self.s_importance[item[0]]))
+            name = str(self.e_name[block[position]])
+            name_type = name.split(" ", 1)[0]
+            if name_type not in STREET_TYPES:
+                name_type = ""
+            if query_type and name_type != query_type:
+                similarity *= OTHER_TYPE  # "rue X" asked, "impasse X" (or the lieu-dit "X") found
+            closeness = fuzz.ratio(street_text, name)  # only to order equal candidates
+            best[street] = max(best.get(street, (0.0, 0.0)), (similarity / 100, closeness))
+        ranked = [
+            (street, value[0])
+            for street, value in sorted(
+                best.items(), key=lambda item: (-item[1][0], -item[1][1], -self.s_importance[item[0]])
+            )
+        ]
         top = ranked[0][1]
         same = [s for s, v in ranked if v >= top - 1e-9]
         if len({self.s_insee[s] for s in same}) > 1 and not query.city and not query.postcode and not citycode:
@@ -532,6 +541,33 @@ class BanGeocoder:
             metres = math.sqrt(float(distance[row])) * 111_320
             answers.append(replace(match, score=round(max(0.0, 1 - metres / 1000), 3)))
         return answers
+
+
+_TYPE_LIST = sorted(STREET_TYPES)
+
+
+def _street_type(street: str) -> tuple[str, str]:
+    """The street with its type first and spelled right, and that type ("" if none).
+
+    A misspelt type ("aveune", "impause") is recognised, and a type written last ("des Saules
+    place") moved first.
+
+    >>> _street_type("aveune des lilas"), _street_type("des saules place"), _street_type("les peupliers")
+    (('avenue des lilas', 'avenue'), ('place des saules', 'place'), ('les peupliers', ''))
+    """
+    words = street.split()
+    if not words:
+        return street, ""
+    for index in (0, len(words) - 1) if len(words) > 1 else (0,):
+        word = words[index]
+        kind = word if word in STREET_TYPES else ""
+        if not kind and len(word) >= 5:
+            close = process.extractOne(word, _TYPE_LIST, scorer=fuzz.ratio, score_cutoff=80)
+            kind = close[0] if close else ""
+        if kind:
+            rest = words[:index] + words[index + 1 :]
+            return " ".join([kind, *rest]), kind
+    return street, ""
 
 
 def _core(name: str) -> str:

@@ -16,7 +16,7 @@ from types import FrameType
 import typer
 from typer.exceptions import TyperException
 
-from ..errors import CarroyageError
+from ..errors import CarroyageError, CarroyageWarning
 from . import address, around, engine, households, indicators, publish  # noqa: F401  (each registers its commands)
 from .options import app
 
@@ -53,6 +53,8 @@ def main() -> None:
     """
     stopped: list[int] = []
     warnings.showwarning = _show_warning
+    warnings.simplefilter("ignore")  # numerical noise of the libraries is not for users...
+    warnings.simplefilter("default", CarroyageWarning)  # ...a likely typo in their input is
 
     def stop(signum: int, frame: FrameType | None) -> None:
         stopped.append(signum)

@@ -271,14 +271,15 @@ def contour_ring(
         cell, owner = np.concatenate(offered_cell), np.concatenate(offered_label)
         if len(cell) == 0:
             break
-        first = np.lexsort((owner, cell))  # each cell once, to its lowest-numbered cluster
+        core_population = np.bincount(of_cell, weights=population, minlength=clusters.count + 1)
+        # each cell once, to the least populated cluster it touches (ties: lowest-numbered)
+        first = np.lexsort((owner, core_population[owner], cell))
         cell, owner = cell[first], owner[first]
         single = np.concatenate([[True], cell[1:] != cell[:-1]])
         cell, owner = cell[single], owner[single]
         # per cluster, most low-income first (ties: raster order), then a greedy prefix
         order = np.lexsort((cell_keys[cell], -share[cell], owner))
         cell, owner = cell[order], owner[order]
-        core_population = np.bincount(of_cell, weights=population, minlength=clusters.count + 1)
         core_low = np.bincount(of_cell, weights=low, minlength=clusters.count + 1)
         start = np.searchsorted(owner, owner)  # first offered cell of each one's cluster
         added_population = _cumsum_from(population[cell], start)

@@ -33,6 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
+from ..files import sniff_delimiter
+from ..settings import MAX_CELL_INCOME_EUR, MAX_CELL_RESIDENTS
 from ..manifest import sha256, shown_path
 from .grid import Grid, ParsedIds, parse_ids
 
@@ -167,11 +169,12 @@ def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
         header = head.splitlines()[0].decode("utf-8-sig")
     except (IndexError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
-    delimiter = ";" if header.count(";") > header.count(",") else ","
-    names = [c.strip().strip('"') for c in header.split(delimiter)]
+    delimiter = sniff_delimiter(header)
+    names = [c.strip('"\r\n') for c in header.split(delimiter)]
+    _match_columns(names, str(path))  # a duplicated or missing column is named before parsing
     known = {alias for aliases in ALIASES.values() for alias in aliases}
-    wanted = [c for c in names if c.lower() in known]  # parse only the columns the engine uses
-    id_columns = [c for c in wanted if c.lower() in ALIASES["id"]]
+    wanted = [c for c in names if c.strip().lower() in known]  # parse only the columns the engine uses
+    id_columns = [c for c in wanted if c.strip().lower() in ALIASES["id"]]
     try:
         table = pacsv.read_csv(
             path,
@@ -183,8 +186,22 @@ def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        line = _first_undecodable_line(path)
+        if line is not None:
+            raise InputError(f"{path}: line {line} is not UTF-8 text; expected a UTF-8 CSV file") from exc
         raise InputError(f"{path}: not a readable CSV ({_first_line(exc)})") from exc
     return table, "line", 2
+
+
+def _first_undecodable_line(path: Path) -> int | None:
+    """The number of the first line that is not UTF-8, if any (read in blocks, not all at once)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def _read_layer(path: Path) -> tuple[pa.Table, str, int]:
@@ -254,7 +271,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _match_columns(names: list[str], source: str) -> dict[str, str]:
-    lower = {n.strip().lower(): n for n in names}
+    cleaned = [n.strip().lower() for n in names]
+    known = {alias for aliases in ALIASES.values() for alias in aliases}
+    twice = sorted({n for n in cleaned if n in known and cleaned.count(n) > 1})
+    if twice:
+        raise InputError(f"{source}: column {twice[0]!r} appears twice in the header; expected each column once")
+    lower = dict(zip(cleaned, names, strict=True))
     found = {}
     for canonical, aliases in ALIASES.items():
         match = next((lower[a] for a in aliases if a in lower), None)
@@ -287,7 +309,7 @@ def _to_frame(
     ids_np = _IdLookup(ids)
     for canonical in NUMERIC:
         if canonical in columns:
-            data[canonical] = _numeric(table.column(columns[canonical]), columns[canonical], ids_np, where)
+            data[canonical] = _numeric(table.column(columns[canonical]), columns[canonical], ids_np, where, canonical)
     if "imputed" in columns:
         data["imputed"] = _numeric(table.column(columns["imputed"]), columns["imputed"], ids_np, where) > 0
     frame = pd.DataFrame(data, copy=False)  # one block per column: no copy of millions of rows
@@ -306,11 +328,14 @@ class _IdLookup:
         return cast(str, self.ids[int(row)].as_py())
 
 
-def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where: Callable[[int], str]) -> np.ndarray:
+def _numeric(
+    column: pa.ChunkedArray, name: str, ids: _IdLookup, where: Callable[[int], str], canonical: str = "population"
+) -> np.ndarray:
+    """A count or income column as floats: numbers only, none missing, within plausible bounds."""
     array = column.combine_chunks()
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         text = pc.utf8_trim_whitespace(array)
-        ok = pc.match_substring_regex(text, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+        ok = pc.match_substring_regex(text, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")  # no decimal comma
         bad = pc.and_(pc.invert(pc.fill_null(ok, True)), pc.is_valid(text))
         if pc.any(bad).as_py():
             i = _first_true(bad)
@@ -323,10 +348,13 @@ def _numeric(column: pa.ChunkedArray, name: str, ids: _IdLookup, where: Callable
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is missing; expected a number ≥ 0")
-    negative = values < 0
-    if negative.any():
-        i = int(np.flatnonzero(negative)[0])
-        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number ≥ 0")
+    bound = MAX_CELL_INCOME_EUR if canonical in ("income_sum", "median_income") else MAX_CELL_RESIDENTS
+    wrong = ~((values >= 0) & (values <= bound))  # also catches inf
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise InputError(
+            f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number from 0 to {bound:,.0f}"
+        )
     return cast(np.ndarray, values)
 
 
