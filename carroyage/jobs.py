@@ -73,8 +73,15 @@ def delimit_file(
 
 
 def validate_file(geography: Path, official: Path) -> Validation:
-    """Agreement of a written geography with an official QPV layer."""
-    return validate(read_geography(geography).cells, read_official(official))
+    """Agreement of a written geography with an official QPV layer (cell centres, as the benchmark).
+
+    The cells are scored in the grid's own CRS, whichever CRS the file holds them in.
+    """
+    geo = read_geography(geography)
+    cells = geo.cells
+    if cells.crs is not None and cells.crs.to_epsg() != geo.epsg:
+        cells = cells.to_crs(geo.epsg)
+    return validate(cells, read_official(official), resolution=geo.resolution)
 
 
 def check_reference_figures(

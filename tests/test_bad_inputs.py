@@ -107,3 +107,25 @@ def test_zones_clip_given_a_csv(tmp_path):
     geo = tmp_path / "g.gpkg"
     assert carroyage("delimit", path, "--national-median", "22040", "--out", geo, "-q").returncode == 0
     one_line(carroyage("zones", geo, "--clip", path))
+
+
+def test_an_unclosed_quote_loses_no_row(tmp_path):
+    source = tmp_path / "in.csv"
+    rows = [f"{i};2.3048;49.9104;ligne {i}" for i in range(120)]
+    rows[9] = '9;2.3048;49.9104;"ligne 9 sans fin'
+    source.write_text("id;lon;lat;nom\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv", "-q")
+    assert result.returncode == 0, result.stderr
+    out = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert len(out) == 121
+    assert out[10].startswith('9;2.3048;49.9104;"ligne 9 sans fin') or "ligne 9 sans fin" in out[10]
+    assert "invalid" in out[10] and "guillemet non fermé" in out[10]
+    assert out[11].startswith("10;") and ";in;" in out[11]
+
+
+def test_a_cr_only_beneficiaries_file_is_read(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"id;lon;lat\r1;2.3048;49.9104\r2;2.3048;49.9104\r")
+    result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv", "-q")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").count(";in;") == 2

@@ -189,7 +189,8 @@ def _run(
     progress: Callable[[int], None] | None,
     chunk_rows: int,
 ) -> Counter[str]:
-    for reader in (_arrow_chunks, _python_chunks):
+    readers = (_arrow_chunks, _python_chunks) if _quotes_balanced(source) else (_python_chunks,)
+    for reader in readers:
         counts: Counter[str] = Counter()
         try:
             with atomic_path(target) as temporary, temporary.open("wb") as out:
@@ -238,15 +239,19 @@ class _Malformed(Exception):
 
 def _header(source: Path) -> tuple[list[str], str]:
     with source.open("rb") as handle:
-        first = handle.readline()
+        first = handle.readline(1 << 20)
     try:
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: line 1 is not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc
     if not line.strip():
         raise InputError(f"{source}: the file is empty; expected a header line")
+    line = line.splitlines()[0]  # a file with CR line ends is one "line" to readline
     delimiter = sniff_delimiter(line)
-    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter)), delimiter
+    try:
+        return next(csv.reader([line], delimiter=delimiter, strict=True)), delimiter
+    except csv.Error as exc:
+        raise InputError(f"{source}: line 1 (the header) is not valid CSV ({exc}); expected column names") from exc
 
 
 def _join_header(names: list[str], delimiter: str) -> str:
@@ -296,19 +301,27 @@ class _ArrowChunk:
 class _PythonChunk:
     lines: list[list[str]]
     width: int
+    unclosed: frozenset[int] = frozenset()  # rows whose line has an unclosed quote
 
     @property
     def rows(self) -> int:
         return len(self.lines)
 
     def well_formed(self) -> np.ndarray:
-        return np.fromiter((len(row) == self.width for row in self.lines), bool, self.rows)
+        shaped = np.fromiter((len(row) == self.width for row in self.lines), bool, self.rows)
+        shaped[list(self.unclosed)] = False
+        return shaped
 
     def column(self, index: int) -> pa.Array:
         return pa.array([row[index] if len(row) == self.width else "" for row in self.lines], type=pa.string())
 
     def malformed_reasons(self, rows: np.ndarray) -> list[str]:
-        return [labels.MALFORMED_LINE.format(fields=len(self.lines[i]), width=self.width) for i in np.flatnonzero(rows)]
+        return [
+            labels.UNCLOSED_QUOTE
+            if i in self.unclosed
+            else labels.MALFORMED_LINE.format(fields=len(self.lines[i]), width=self.width)
+            for i in np.flatnonzero(rows)
+        ]
 
     def write(self, out: BinaryIO, answers: pa.Table, names: list[str], delimiter: str) -> None:
         text = io.StringIO()
@@ -339,24 +352,51 @@ def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: i
         raise _Malformed() from exc
 
 
+def _quotes_balanced(source: Path) -> bool:
+    """Whether every physical line holds an even number of quotes (Arrow would read an unclosed
+    quote across the following lines). One vectorised pass over the file's bytes, mapped."""
+    if source.stat().st_size == 0:
+        return True
+    data = np.memmap(source, dtype=np.uint8, mode="r")
+    quotes = np.flatnonzero(data == ord('"'))
+    if len(quotes) == 0:
+        return True
+    line_ends = np.flatnonzero((data == ord("\n")) | (data == ord("\r")))
+    per_line = np.bincount(np.searchsorted(line_ends, quotes), minlength=len(line_ends) + 1)
+    return not (per_line % 2).any()
+
+
 def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: int) -> Iterator[_PythonChunk]:
+    """Rows read one physical line at a time, so that a broken line never swallows the next ones.
+
+    An unclosed quote makes its own line ``invalid`` and nothing else: a quoted field spanning
+    lines is not read as one (beneficiary files hold none; losing or merging rows is worse).
+    """
     csv.field_size_limit(1 << 30)  # an overlong field comes back untouched, with an invalid row
-    with source.open("r", encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+    with source.open("r", encoding="utf-8-sig", newline=None) as handle:
         lines: list[list[str]] = []
+        unclosed: set[int] = set()
+        number = 1
         try:
-            next(reader)
-            for row in reader:
+            next(handle)
+            for line in handle:
+                number += 1
+                text = line.rstrip("\n")
+                try:
+                    row = next(csv.reader([text], delimiter=delimiter, strict=True), [])
+                except csv.Error:
+                    row = None
+                if row is None or text.count('"') % 2:
+                    unclosed.add(len(lines))
+                    row = text.split(delimiter)
                 lines.append(row)
                 if len(lines) == chunk_rows:
-                    yield _PythonChunk(lines, len(header))
-                    lines = []
+                    yield _PythonChunk(lines, len(header), frozenset(unclosed))
+                    lines, unclosed = [], set()
         except UnicodeDecodeError as exc:
-            raise InputError(f"{source}: line {reader.line_num + 1} is not UTF-8 text; save the file as UTF-8") from exc
-        except csv.Error as exc:
-            raise InputError(f"{source}: line {reader.line_num}: {exc}") from exc
+            raise InputError(f"{source}: line {number + 1} is not UTF-8 text; save the file as UTF-8") from exc
         if lines:
-            yield _PythonChunk(lines, len(header))
+            yield _PythonChunk(lines, len(header), frozenset(unclosed))
 
 
 STATUSES = np.array(sorted(["in", "out", "uncertain", "invalid"]))

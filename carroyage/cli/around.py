@@ -19,17 +19,29 @@ def validate(
     geography: Geography,
     official: Annotated[Path, typer.Option(help="Official QPV layer (default: the shipped 2024 layer).")] = QPV_2024,
 ) -> None:
-    """Compare a computed geography with an official QPV layer, on the grid's residents."""
+    """Score a computed geography against an official QPV layer, on cell centres.
+
+    The same definitions as ``benchmarks/fidelity.py``: recall (residents of cells whose centre is
+    in an official QPV that lie in a computed quartier), precision (computed residents within
+    300 m of an official QPV), QPVs detected (at least 30 % of their area under computed cells).
+    """
+    from ..around.validate import DETECTED_SHARE, NEAR_M
     from ..jobs import validate_file
 
     result = validate_file(geography, official)
-    typer.echo(f"official QPV residents on the grid: {result.official_residents:,.0f}")
-    typer.echo(f"computed quartier residents:        {result.computed_residents:,.0f}")
-    typer.echo(f"coverage  (official residents inside a computed quartier): {result.coverage:.1%}")
-    typer.echo(f"precision (computed residents inside an official QPV):     {result.precision:.1%}")
+    typer.echo(f"official QPV residents on the grid (cell centres): {result.official_residents:,.0f}")
+    typer.echo(f"computed quartier residents:                      {result.computed_residents:,.0f}")
+    typer.echo(f"recall    (coverage: official residents inside a computed quartier): {result.recall:.1%}")
+    typer.echo(f"precision (computed residents within {NEAR_M:g} m of an official QPV): {result.precision:.1%}")
+    typer.echo(
+        f"QPVs detected (≥ {DETECTED_SHARE:.0%} of the area covered): {result.detected} of {result.official}; "
+        f"quartiers computed: {result.quartiers}"
+    )
     for row in result.per_official.itertuples():
+        covered = f"{row.coverage:6.1%} covered" if row.residents > 0 else "no cell centre inside"
         typer.echo(
-            f"  {row.code_qp} {str(row.lib_qp)[:34]:34} {row.residents:8,.0f} residents, {row.coverage:6.1%} covered"
+            f"  {row.code_qp} {str(row.lib_qp)[:34]:34} {row.residents:8,.0f} residents, {covered}, "
+            f"area {row.area_covered:4.0%}" + ("" if row.detected else "  (missed)")
         )
 
 

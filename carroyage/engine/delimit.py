@@ -128,7 +128,7 @@ def apply_rule(prepared: Prepared, rule: Rule) -> Outcome:
         income.population,
         rule.low_income_share,
         rule.contiguity,
-        rule.contour_ring_cells,
+        ring_steps(rule, prepared.cells),
     )
     figures = cluster_figures(clusters, income, flagged)
     eligible = prepared.agglomeration_population >= rule.min_agglomeration_population
@@ -138,6 +138,16 @@ def apply_rule(prepared: Prepared, rule: Rule) -> Outcome:
         & (figures["low_income_share"] > rule.low_income_share)
     )
     return Outcome(rule, threshold, income, flagged, clusters, figures, bool(eligible))
+
+
+def ring_steps(rule: Rule, cells: CellTable) -> int:
+    """Contour-ring steps drawn for this input: the rule's, on estimated grids only.
+
+    The ring was calibrated on public grids (issue #11), where it makes up for contours that cut
+    cells and for a grid holding fewer residents than INSEE counted; exact counts
+    (``population_low``, ``median_income``) are tested on their candidate clusters as they are.
+    """
+    return 0 if cells.exact else rule.contour_ring_cells
 
 
 def delimit(
@@ -217,7 +227,7 @@ def build_geography(prepared: Prepared, outcome: Outcome) -> Geography:
         agglomeration_eligible=outcome.eligible,
         clusters=int(outcome.clusters.count),
         quartiers=int(outcome.figures["kept"].sum()),
-        contour=_contour_record(outcome.rule, outcome.figures, codes),
+        contour=_contour_record(ring_steps(outcome.rule, cells), outcome.figures, codes),
     )
     cell_table = _cell_table(cells, outcome.income, outcome.flagged, outcome.clusters, codes)
     return Geography(cell_table, qpv, manifest, resolution=cells.resolution, epsg=cells.epsg)
@@ -253,13 +263,13 @@ def cluster_figures(clusters: Clusters, income: CellIncome, flagged: np.ndarray 
     return figures
 
 
-def _contour_record(rule: Rule, figures: pd.DataFrame, codes: pd.Series) -> dict[str, object]:
+def _contour_record(steps: int, figures: pd.DataFrame, codes: pd.Series) -> dict[str, object]:
     """How each quartier's contour was drawn: candidate cells and contour-ring cells."""
     kept = figures[figures["kept"]]
     return {
-        "ring_cells_rule": rule.contour_ring_cells,
+        "ring_steps": steps,
         "minimum_counted_on": "the drawn contour (core, filled gaps and ring)"
-        if rule.contour_ring_cells
+        if steps
         else "the candidate cluster (core and filled gaps)",
         "per_quartier": {
             str(codes.loc[label]): {"core_cells": int(row.core_cells), "ring_cells": int(row.ring_cells)}
@@ -334,7 +344,7 @@ def _estimator_record(cells: CellTable, model: IncomeModel, rule: Rule | None = 
         }
     fitted = "households" in cells.frame and "poor_households" in cells.frame
     pooled = "imputed" in cells.frame and model.imputed_pooling_bandwidth > 0
-    ring = rule.contour_ring_cells if rule is not None else 0
+    ring = ring_steps(rule, cells) if rule is not None else 0
     steps = [
         f"imputed cells (i_est) pooled to their Gaussian neighbourhood (h={model.imputed_pooling_bandwidth:g} cell, "
         f"{2 * model.imputed_pooling_reach + 1}x{2 * model.imputed_pooling_reach + 1} window, "

@@ -34,8 +34,8 @@ import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..files import sniff_delimiter
-from ..settings import MAX_CELL_INCOME_EUR, MAX_CELL_RESIDENTS
 from ..manifest import sha256, shown_path
+from ..settings import MAX_CELL_INCOME_EUR, MAX_CELL_RESIDENTS
 from .grid import Grid, ParsedIds, parse_ids
 
 # canonical name -> accepted source names (lower case), first match wins
@@ -99,7 +99,7 @@ class CellTable:
         """``declared`` or ``disposable``: which income the file's figures measure."""
         if self.exact:
             return "declared"
-        return INCOME_CONCEPT[self.columns["income_sum"].lower()]
+        return INCOME_CONCEPT[self.columns["income_sum"].strip().lower()]
 
     def describe(self) -> dict[str, object]:
         """Facts about the input for the run manifest."""
@@ -305,6 +305,7 @@ def _to_frame(
         raise InputError(f"{where(_first_true(ids.is_null()))}: missing cell id")
     ids = ids.cast(pa.string())
     parsed = parse_ids(ids, source, row_word=row_word, row_offset=row_offset)
+    _check_grid_crs(parsed, source)
     data: dict[str, object] = {"id": pd.arrays.ArrowStringArray(ids), "x": parsed.x, "y": parsed.y}
     ids_np = _IdLookup(ids)
     for canonical in NUMERIC:
@@ -316,6 +317,24 @@ def _to_frame(
     _check_duplicates(frame, parsed.resolution, where)
     _check_consistency(frame, columns, ids_np, where)
     return frame, parsed
+
+
+def _check_grid_crs(parsed: ParsedIds, source: str) -> None:
+    """INSPIRE ids name a projected CRS in metres and a positive cell size; refuse anything else."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    if parsed.resolution <= 0:
+        raise InputError(f"{source}: cell ids say RES{parsed.resolution}m; expected a positive cell size (RES200m)")
+    try:
+        crs = CRS.from_epsg(parsed.epsg)
+    except CRSError:
+        raise InputError(f"{source}: cell ids name EPSG:{parsed.epsg}, an unknown CRS; expected EPSG:3035") from None
+    if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
+        raise InputError(
+            f"{source}: cell ids name EPSG:{parsed.epsg}, not a projected CRS in metres; "
+            "expected EPSG:3035 (or the overseas grids' CRS, e.g. EPSG:5490, EPSG:2975)"
+        )
 
 
 class _IdLookup:
@@ -342,8 +361,18 @@ def _numeric(
             raise InputError(
                 f"{where(i)} (cell {ids[i]}): column {name!r} holds {array[i].as_py()!r}; expected a number"
             )
-        array = pc.cast(text, pa.float64())
-    values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        try:
+            array = pc.cast(text, pa.float64())
+        except pa.ArrowInvalid:  # bytes that are not UTF-8 text slipped through the pattern
+            i = _first_undecodable(array)
+            raise InputError(
+                f"{where(i)} (cell {ids[i]}): column {name!r} is not UTF-8 text; expected a number"
+            ) from None
+    try:
+        values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # bytes that are not text: not UTF-8
+        i = _first_undecodable(array)
+        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is not UTF-8 text; expected a number") from None
     missing = np.isnan(values)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
@@ -356,6 +385,16 @@ def _numeric(
             f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number from 0 to {bound:,.0f}"
         )
     return cast(np.ndarray, values)
+
+
+def _first_undecodable(array: pa.Array) -> int:
+    """The first row whose bytes are not UTF-8 (on the error path only: a loop is fine)."""
+    for i, value in enumerate(array.cast(pa.binary()).to_pylist()):
+        try:
+            (value or b"").decode("utf-8")
+        except UnicodeDecodeError:
+            return i
+    return 0
 
 
 def _first_true(mask: pa.Array) -> int:

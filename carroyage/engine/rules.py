@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ..errors import RuleError
+from ..settings import MAX_GAP_FILL_CELLS
 
 CONTIGUITIES = ("rook", "queen")
 
@@ -103,7 +104,10 @@ class Rule:
             (0 < self.low_income_share < 1, "low_income_share must lie in (0, 1)"),
             (self.min_population >= 0, "min_population must be ≥ 0"),
             (self.round_up_to >= 0, "round_up_to must be ≥ 0"),
-            (self.gap_fill_cells >= 0, "gap_fill_cells must be ≥ 0"),
+            (
+                0 <= self.gap_fill_cells <= MAX_GAP_FILL_CELLS,
+                f"gap_fill_cells (--gap-fill) must lie in [0, {MAX_GAP_FILL_CELLS:,}], got {self.gap_fill_cells:,}",
+            ),
             (self.contour_ring_cells >= 0, "contour_ring_cells must be ≥ 0"),
             (self.min_agglomeration_population >= 0, "min_agglomeration_population must be ≥ 0"),
             (
