@@ -128,9 +128,7 @@ def search(cities: list[City]) -> dict[Key, list[Validation]]:
 def score(city: City, prepared: Prepared, rule: carroyage.Rule, r: float) -> Validation:
     """One parameter set on one city: the bridge exponent only changes the threshold."""
     outcome = apply_rule(replace(prepared, model=replace(prepared.model, bridge_exponent_fitted=r)), rule)
-    return city.reference.score(
-        outcome.income.population, outcome.in_quartier(), int(outcome.figures["kept"].sum())
-    )
+    return city.reference.score(outcome.income.population, outcome.in_quartier(), int(outcome.figures["kept"].sum()))
 
 
 def fit(results: dict[Key, list[Validation]], on: list[int], smoothing: str = "r") -> Key:
@@ -187,9 +185,7 @@ def main() -> int:
         print(line("carroyage default", d))
         print(line("baseline (rate > 0.30, queen, >= 1000)", b))
         print(line(f"leave-one-out (fitted on the others: r={r:.2f} k={k:g} h={h:g})", loo))
-        covered = ", ".join(
-            f"{row.code_qp} {row.area_covered:.2f}" for row in d.per_official.itertuples()
-        )
+        covered = ", ".join(f"{row.code_qp} {row.area_covered:.2f}" for row in d.per_official.itertuples())
         print(f"    area covered per official QPV: {covered}")
     detected = sum(d.detected for d in defaults)
     official = sum(d.official for d in defaults)
@@ -206,10 +202,14 @@ def main() -> int:
 
     print("\nsensitivity, not the recorded procedure: loss smoothed over all three parameters' neighbours")
     alternative = fit(results, list(range(len(cities))), "all")
-    print(f"  joint fit r={alternative[0]:.2f} k={alternative[1]:g} h={alternative[2]:g}: " + _brief(results[alternative]))
+    print(
+        f"  joint fit r={alternative[0]:.2f} k={alternative[1]:g} h={alternative[2]:g}: " + _brief(results[alternative])
+    )
     for i, name in enumerate(names):
         key = fit(results, [j for j in range(len(cities)) if j != i], "all")
-        print(f"  {name} left out: fitted r={key[0]:.2f} k={key[1]:g} h={key[2]:g}, scores " + _brief([results[key][i]]))
+        print(
+            f"  {name} left out: fitted r={key[0]:.2f} k={key[1]:g} h={key[2]:g}, scores " + _brief([results[key][i]])
+        )
 
     gaps = []
     for i, d in enumerate(defaults):

@@ -129,3 +129,21 @@ def test_a_cr_only_beneficiaries_file_is_read(tmp_path):
     result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv", "-q")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.csv").read_text(encoding="utf-8").count(";in;") == 2
+
+
+def test_the_ban_index_follows_the_files_content_not_its_size_and_date(tmp_path):
+    import os
+
+    from carroyage.address.geocode import BanGeocoder
+    from carroyage.data import BAN_FIXTURE
+
+    copy = tmp_path / "adresses-80.csv"
+    copy.write_bytes(BAN_FIXTURE.read_bytes())
+    before = BanGeocoder(copy).geocode("8 bd du Port, Amiens")
+    stat = copy.stat()
+    changed = BAN_FIXTURE.read_bytes().replace(b"Boulevard du Port", b"Boulevard du Pont")
+    assert len(changed) == stat.st_size
+    copy.write_bytes(changed)
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same size, same date
+    after = BanGeocoder(copy).geocode("8 bd du Pont, Amiens")
+    assert before is not None and after is not None and "Pont" in after.label

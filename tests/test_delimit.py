@@ -48,7 +48,8 @@ def test_gap_filling_joins_enclosed_gaps_only(shape, gap, contiguity, filled):
 
 def test_a_poor_block_of_enough_residents_becomes_one_quartier(write_csv):
     frame = filosofi_frame(block(2, 2, 4, 3), size=10, residents=100.0)  # 12 cells, 1200 residents
-    geo = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=22_040)
+    # the candidate cluster itself (no contour ring); the ring is tested in test_fidelity.py
+    geo = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=22_040, contour_ring_cells=0)
     assert len(geo.qpv) == 1
     q = geo.qpv.iloc[0]
     assert q["code"] == "QC001" and q["population"] == pytest.approx(1200) and q["cells"] == 12
@@ -56,20 +57,27 @@ def test_a_poor_block_of_enough_residents_becomes_one_quartier(write_csv):
     assert q["low_income_share"] > 0.5 and q["median_income"] < geo.manifest["threshold"]["value"]
     inside = geo.cells["qpv"] == "QC001"
     assert inside.sum() == 12 and geo.cells.loc[inside, "flagged"].all()
+    # by default the contour takes in well-off neighbours while the quartier stays above one half
+    ringed = delimit(read_grid(write_csv(frame)), "decree-2014", national_median=22_040).qpv.iloc[0]
+    assert ringed["cells"] > 12 and 0.5 < ringed["low_income_share"] < q["low_income_share"]
 
 
 def test_a_poor_block_below_the_minimum_population_is_left_out(write_csv):
     frame = filosofi_frame(block(2, 2, 3, 3), size=10, residents=100.0)  # 900 residents
     cells = read_grid(write_csv(frame))
-    assert len(delimit(cells, "decree-2014", national_median=22_040).qpv) == 0
-    assert len(delimit(cells, "decree-2014", national_median=22_040, min_population=800).qpv) == 1
+    # counted on the candidate cluster (no ring): 900 < 1000. With the default ring the minimum is
+    # counted on the drawn contour instead (tests/test_fidelity.py)
+    assert len(delimit(cells, "decree-2014", national_median=22_040, contour_ring_cells=0).qpv) == 0
+    kept = delimit(cells, "decree-2014", national_median=22_040, contour_ring_cells=0, min_population=800)
+    assert len(kept.qpv) == 1
 
 
 def test_contiguity_decides_whether_diagonal_blocks_merge(write_csv):
     poor = block(0, 0, 3, 2) | block(3, 2, 3, 2)  # two 600-resident blocks touching at one corner
     cells = read_grid(write_csv(filosofi_frame(poor, size=10)))
-    assert len(delimit(cells, national_median=22_040, contiguity="rook").qpv) == 0
-    queen = delimit(cells, national_median=22_040, contiguity="queen").qpv
+    # contiguity alone (no contour ring, which would bring each block to 1,000 on its own)
+    assert len(delimit(cells, national_median=22_040, contiguity="rook", contour_ring_cells=0).qpv) == 0
+    queen = delimit(cells, national_median=22_040, contiguity="queen", contour_ring_cells=0).qpv
     assert len(queen) == 1 and queen.iloc[0]["population"] == pytest.approx(1200)
 
 

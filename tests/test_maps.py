@@ -315,14 +315,14 @@ def test_demo_echoes_commands_that_can_be_pasted(tmp_path, monkeypatch):
 
     shutil.copytree(DATA_DIR, tmp_path / "data", ignore=shutil.ignore_patterns("validation", "ban"))
     monkeypatch.setattr("carroyage.data.DATA_DIR", tmp_path / "data")
-    for name in ("AMIENS_2019", "AMIENS_COMMUNES", "QPV_2024"):
+    for name in ("AMIENS_2019", "AMIENS_COMMUNES", "QPV_2024", "QPV_2024_STATS"):
         monkeypatch.setattr(
             f"carroyage.data.{name}", tmp_path / "data" / Path(getattr(__import__("carroyage.data").data, name)).name
         )
     result = carroyage("demo", "-q")
     assert result.returncode == 0, result.stderr
     steps = [line[3:] for line in result.stdout.splitlines() if line.startswith("== carroyage ")]
-    assert len(steps) == 6
+    assert len(steps) == 7
     assert "delimit data/filosofi2019_200m_amiens.csv" in steps[0] and "--out out/amiens_2019.gpkg" in steps[0]
     assert "--clip data/communes_amiens_metropole.geojson --previous data/qpv2024_france.geojson" in steps[2]
     assert "export out/amiens_2019.gpkg --out out/amiens_2019_sig.gpkg --crs EPSG:2154" in steps[5]
@@ -330,6 +330,6 @@ def test_demo_echoes_commands_that_can_be_pasted(tmp_path, monkeypatch):
     assert "layer_styles" in dict(pyogrio.list_layers(tmp_path / "out" / "amiens_2019_sig.gpkg"))
     for step in steps[1:]:  # pasted as they are, from the same folder, they run
         words = step.split()[1:]
-        if words[0] in ("map", "export", "validate"):
+        if words[0] in ("map", "export", "validate", "indicators"):
             rerun = carroyage(*words)
             assert rerun.returncode == 0, (step, rerun.stderr)

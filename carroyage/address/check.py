@@ -17,6 +17,8 @@ from ..settings import MAX_ADDRESS_CHARS, MIN_SCORE, TOLERANCE_M
 from .geocode import Geocoder, Match
 from .lookup import ZoneSet, load_zones
 from .normalise import too_long
+from .query import check_position as _check_position
+from .query import validate_query
 
 
 @dataclass(frozen=True)
@@ -207,33 +209,6 @@ def locate(
     """
     validate_query(address, lon, lat, ban or addok)
     return make_checker(zones, ban, addok, tolerance, min_score).check(address, lon, lat, candidates=candidates)
-
-
-def validate_query(address: str | None, lon: float | None, lat: float | None, geocoder: object | None) -> None:
-    """Check a query before any data is loaded: an address and a geocoder, or a valid position.
-
-    >>> validate_query(None, 2.30, 49.89, None)
-    >>> validate_query(None, 2.30, None, None)
-    Traceback (most recent call last):
-    ...
-    carroyage.errors.InputError: expected an address, or both --lon and --lat
-    """
-    if address is not None and address.strip():
-        if geocoder is None:
-            raise InputError("geocoding an address needs a BAN file (--ban) or an addok server (--addok)")
-        if too_long(address):
-            raise InputError(
-                f"address of {len(address)} characters: {MAX_ADDRESS_CHARS} at most (settings.MAX_ADDRESS_CHARS)"
-            )
-        return
-    if lon is None or lat is None:
-        raise InputError("expected an address, or both --lon and --lat")
-    _check_position(lon, lat)
-
-
-def _check_position(lon: float, lat: float) -> None:
-    if not (np.isfinite(lon) and np.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
-        raise InputError(f"position ({lon}, {lat}): expected longitude and latitude in decimal degrees (WGS84)")
 
 
 def _geocoding(match: Match) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The BAN is published per department as ``adresses-DD.csv.gz`` (semicolon-separated; docs/facts.md,
 "Address checks"). Its index is built once and cached as Parquet next to the file (or in the user
-cache directory when that folder is read-only); it is rebuilt when the file changes.
+cache directory when that folder is read-only); it is keyed on the file's content
+(sha256), so it is rebuilt whenever the file changes, even keeping its size and date.
 
 Matching respects the whole address:
 
@@ -38,6 +39,7 @@ import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
 from ..errors import GeocodingError, InputError
+from ..manifest import sha256
 from ..settings import CANDIDATES, GEOCODE_FLOOR, STREET_MIN_SIMILARITY
 from .normalise import STOP_WORDS, STREET_TYPES, ParsedAddress, normalise, parse_many, too_long
 
@@ -117,8 +119,8 @@ class BanGeocoder:
 
     # -- index -----------------------------------------------------------------------------
     def _stamp(self) -> str:
-        stat = self.path.stat()
-        return f"{INDEX_VERSION}:{stat.st_size}:{int(stat.st_mtime)}"
+        # the file's content, not its size and date: an edited file that keeps both is re-indexed
+        return f"{INDEX_VERSION}:{sha256(self.path)}"
 
     def index_paths(self) -> list[Path]:
         """Where the index is cached: beside the file, else in the user cache."""

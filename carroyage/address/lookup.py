@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import pyproj
 import shapely
 
+from ..manifest import sha256
 from ..settings import AROUND_RADIUS_M, NEAREST_WITHIN_M
 
 if TYPE_CHECKING:
@@ -368,17 +369,15 @@ def load_zones(paths: list[str | Path], cache_dir: str | Path | None = None) -> 
 
     Zones from plain files (not GeoPackages) are prepared once (repaired, projected, exploded)
     and cached as Parquet next to the first file (or in the user cache when that folder is
-    read-only), like the BAN index; the cache is rebuilt when a file changes. Reading it needs
-    neither GDAL nor geopandas.
+    read-only), like the BAN index; the cache is keyed on the files' contents (sha256), so it is
+    rebuilt whenever one changes. Reading it needs neither GDAL nor geopandas.
     """
     files = [Path(p) for p in paths]
     cacheable = bool(files) and all(p.suffix.lower() != ".gpkg" and p.is_file() for p in files)
     if not cacheable:
         return _load_zones(files)
     stamp = (
-        ZONES_CACHE_VERSION
-        + "|"
-        + "|".join(f"{p.resolve()}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in files)
+        ZONES_CACHE_VERSION + "|" + "|".join(f"{p.resolve()}:{sha256(p)}" for p in files)  # content, not size and date
     )
     candidates = _zone_cache_paths(files, cache_dir)
     for candidate in candidates:

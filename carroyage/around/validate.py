@@ -159,9 +159,7 @@ class Reference:
         in_official = self.inside >= 0
         n = len(self.codes)
         residents = np.bincount(self.inside[in_official], weights=population[in_official], minlength=n)
-        covered = np.bincount(
-            self.inside[in_official], weights=(population * computed)[in_official], minlength=n
-        )
+        covered = np.bincount(self.inside[in_official], weights=(population * computed)[in_official], minlength=n)
         with np.errstate(divide="ignore", invalid="ignore"):
             area_covered = (
                 np.bincount(self.overlap_polygon, weights=self.overlap_area * computed[self.overlap_cell], minlength=n)

@@ -47,9 +47,11 @@ def locate(
     """Is this address (or position) in a QPV, a quartier vécu or a veille-active zone?"""
     import json
 
-    from ..address.check import format_answer, validate_query
+    from ..address.query import validate_query
 
     validate_query(address, lon, lat, geocoder=ban or addok)  # before the zones are loaded
+    from ..address.check import format_answer
+
     answer = _checker(zones, ban, addok, tolerance, min_score).check(address, lon, lat, candidates=candidates)
     typer.echo(json.dumps(answer, ensure_ascii=False, indent=1) if as_json else format_answer(answer))
 

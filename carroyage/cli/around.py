@@ -37,11 +37,20 @@ def validate(
         f"QPVs detected (≥ {DETECTED_SHARE:.0%} of the area covered): {result.detected} of {result.official}; "
         f"quartiers computed: {result.quartiers}"
     )
-    for row in result.per_official.itertuples():
-        covered = f"{row.coverage:6.1%} covered" if row.residents > 0 else "no cell centre inside"
+    table = result.per_official
+    for code, name, residents, coverage, area, detected in zip(
+        table["code_qp"],
+        table["lib_qp"],
+        table["residents"],
+        table["coverage"],
+        table["area_covered"],
+        table["detected"],
+        strict=True,
+    ):
+        covered = f"{coverage:6.1%} covered" if residents > 0 else "no cell centre inside"
         typer.echo(
-            f"  {row.code_qp} {str(row.lib_qp)[:34]:34} {row.residents:8,.0f} residents, {covered}, "
-            f"area {row.area_covered:4.0%}" + ("" if row.detected else "  (missed)")
+            f"  {code} {str(name)[:34]:34} {residents:8,.0f} residents, {covered}, area {area:4.0%}"
+            + ("" if detected else "  (missed)")
         )
 
 

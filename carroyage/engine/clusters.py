@@ -239,11 +239,12 @@ def contour_ring(
 
     Examples
     --------
-    A 2-cell core at 0.8 below the threshold, with one neighbour at 0.4 and one at 0.1: the first
-    joins (pooled 0.67), the second would tip the quartier under one half (0.475) and stays out.
+    A 2-cell core at 0.8 below the threshold, with one neighbour at 0.4 and one at 0: the first
+    joins (pooled 0.67), the second would leave the quartier at one half (0.50, not above it)
+    and stays out.
 
     >>> g = Grid.around(np.array([0, 200, 400, 600]), np.array([0, 0, 0, 0]), 200)
-    >>> share = np.array([0.4, 0.8, 0.8, 0.1])
+    >>> share = np.array([0.4, 0.8, 0.8, 0.0])
     >>> core = cluster_cells(g, share > 0.5, "queen")
     >>> ringed = contour_ring(g, core, share, np.full(4, 100.0))
     >>> ringed.of_cell.tolist(), ringed.ring.tolist()

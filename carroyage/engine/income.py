@@ -16,10 +16,11 @@ The estimator (documented in ``docs/method.md``) has four parts:
 1. **Cell distribution.** Each cell's standard of living is log-normal. Its mean is
    ``ind_snv / ind``. Its spread is fitted so that the share of *residents* below the poverty line
    matches the cell's poor households: the odds of the poor-household rate (kept half a household
-   from 0 and 1) are turned into a share of residents with the sizes of poor and other households, fitted on the whole grid at hand by
-   least squares (``ind ≈ s_poor × men_pauv + s_other × (men − men_pauv)``). Without household
-   columns, or when the fit has no solution, the national spread is used, from the national median
-   and first decile.
+   from 0 and 1) are turned into a share of residents with the sizes of poor and other households,
+   fitted on the whole grid at hand by least squares
+   (``ind ≈ s_poor × men_pauv + s_other × (men − men_pauv)``). Without household columns, or
+   when the fit has no solution, the national spread is used, from the national median and first
+   decile.
 2. **Income bridge.** Redistribution compresses incomes: ranking is kept but the log-spread of
    disposable income is ``r`` times that of declared income. A declared threshold at fraction ``f``
    of the reference median then sits at fraction ``f ** r`` of the disposable reference median.
@@ -517,7 +518,7 @@ def _resident_share(rate: np.ndarray, households: np.ndarray, size_ratio: float)
     Examples
     --------
     >>> [round(float(v), 3) for v in _resident_share(np.array([0.0, 0.5]), np.array([10.0, 10.0]), 1.5)]
-    [0.077, 0.6]
+    [0.073, 0.6]
     """
     half = 0.5 / np.maximum(households, 1.0)
     kept = np.clip(rate, half, 1 - half)

@@ -377,12 +377,16 @@ def _numeric(
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is missing; expected a number ≥ 0")
+    negative = values < 0
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number ≥ 0")
     bound = MAX_CELL_INCOME_EUR if canonical in ("income_sum", "median_income") else MAX_CELL_RESIDENTS
-    wrong = ~((values >= 0) & (values <= bound))  # also catches inf
-    if wrong.any():
-        i = int(np.flatnonzero(wrong)[0])
+    implausible = ~(values <= bound)  # inf included
+    if implausible.any():
+        i = int(np.flatnonzero(implausible)[0])
         raise InputError(
-            f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number from 0 to {bound:,.0f}"
+            f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected at most {bound:,.0f} in one cell"
         )
     return cast(np.ndarray, values)
 
