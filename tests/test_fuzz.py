@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from carroyage.files import TEMPORARY_TAG
 
-BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+BOUNDED = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 def check_outcome(result, out: Path) -> None:
@@ -37,7 +37,7 @@ def test_delimit_on_any_grid(case: Case) -> None:
         check_outcome(carroyage("delimit", grid, "--out", out, "-q", *case.options), out)
 
 
-@settings(BOUNDED, max_examples=100)
+@settings(BOUNDED, max_examples=60)
 @given(address_files())
 def test_locate_csv_on_any_file(case: Case) -> None:
     with tempfile.TemporaryDirectory() as folder:
