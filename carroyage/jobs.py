@@ -9,6 +9,7 @@ or a script calls the same functions. The address check has its own in :mod:`car
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -246,6 +247,7 @@ def map_file(
     static: Path | None = None,
     title: str | None = None,
     context: Path | None = None,
+    tableau: Path | None = None,
 ) -> list[Path]:
     """Publish a written geography as a web map (and a static PNG/PDF); return the files written.
 
@@ -266,6 +268,8 @@ def map_file(
         The title; by default "Géographie prioritaire — <commune>".
     context : Path, optional
         Communes file for the offline context (default: shipped communes that meet the geography).
+    tableau : Path, optional
+        The official QPVs' tableau de bord (``carroyage indicators --html``): fiches link to it.
     """
     from .publish.maps import interactive_map, map_format, save_map, static_format, static_map  # folium: only here
 
@@ -275,7 +279,8 @@ def map_file(
     geo = read_geography(geography)
     reference = read_official(official) if official else None
     if kind == "html":
-        written = [save_map(interactive_map(geo, reference, title, context), out, self_contained)]
+        link = os.path.relpath(tableau, out.parent).replace(os.sep, "/") if tableau else None
+        written = [save_map(interactive_map(geo, reference, title, context, link), out, self_contained)]
     else:
         written = [static_map(geo, out, reference, title, context)]
     if static:

@@ -279,3 +279,6 @@ SECRECY_NOTE = (
     "Secret statistique : les carreaux de moins de {minimum} ménages ne sont pas diffusés seuls ; "
     "leurs valeurs sont réparties sur un groupe de carreaux (i_est_200 = 1)."
 )
+
+TABLEAU_LINK = "Tableau de bord de {code} →"
+"""The fiche's link to the official QPV's row in the tableau de bord."""

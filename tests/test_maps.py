@@ -338,3 +338,30 @@ def test_demo_echoes_commands_that_can_be_pasted(tmp_path, monkeypatch):
         if words[0] in ("map", "export", "validate", "indicators"):
             rerun = carroyage(*words)
             assert rerun.returncode == 0, (step, rerun.stderr)
+
+
+def test_a_fiche_links_to_its_official_qpvs_row_in_the_tableau(tmp_path):
+    from carroyage.data import QPV_2024_STATS
+
+    geo, page, tableau = tmp_path / "a.gpkg", tmp_path / "carte.html", tmp_path / "tableaux" / "t.html"
+    assert carroyage("delimit", AMIENS_2019, "--national-median", "22040", "--out", geo, "-q").returncode == 0
+    made = carroyage(
+        "indicators", QPV_2024, "--grid", AMIENS_2019, "--stats", QPV_2024_STATS,
+        "--out", tmp_path / "tableaux" / "t.csv", "--html", tableau, "-q",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    drawn = carroyage("map", geo, "--out", page, "--official", QPV_2024, "--tableau", tableau)
+    assert drawn.returncode == 0, drawn.stderr
+    with browser_page() as browser:
+        browser.goto(page.as_uri())
+        browser.wait_for_selector("path.leaflet-interactive")
+        links = []
+        for index in range(browser.locator(".leaflet-quartiers-pane path.leaflet-interactive").count()):
+            browser.locator(".leaflet-quartiers-pane path.leaflet-interactive").nth(index).click(force=True)
+            link = browser.locator(".leaflet-popup-content a.carroyage-fiche-tableau")
+            if link.count():
+                links.append((link.first.get_attribute("href"), link.first.inner_text()))
+        href, text = next((h, t) for h, t in links if h.endswith("#qpv-QN08003M"))
+        assert href == "tableaux/t.html#qpv-QN08003M" and "Tableau de bord de QN08003M" in text
+        browser.goto(tableau.as_uri() + "#qpv-QN08003M")
+        assert "Amiens Nord" in browser.locator("#qpv-QN08003M").inner_text()

@@ -96,12 +96,26 @@ def map_(
         str | None,
         typer.Option(help="Map title (French); default: Géographie prioritaire — <commune>.", metavar="TEXTE"),
     ] = None,
+    tableau: Annotated[
+        Path | None,
+        typer.Option(
+            help="The official QPVs' tableau de bord (carroyage indicators --html): each fiche links to its row.",
+            metavar="FICHIER",
+        ),
+    ] = None,
 ) -> None:
     """Publish a geography as an interactive web map (and a static one)."""
     from ..jobs import map_file
 
     page, *static = map_file(
-        geography, out, self_contained=self_contained, official=official, static=png, title=title, context=context
+        geography,
+        out,
+        self_contained=self_contained,
+        official=official,
+        static=png,
+        title=title,
+        context=context,
+        tableau=tableau,
     )
     html = page.suffix.lower() in (".html", ".htm")
     typer.echo(labels.WRITTEN.format(path=page) + (labels.SELF_CONTAINED if self_contained and html else ""))
@@ -165,13 +179,14 @@ def demo(
     compare(QPV_2024, target, out_dir / "compare_2024.gpkg")
     page, png = maps_dir / "amiens.html", maps_dir / "amiens.png"
     typer.echo()
-    step("map", target, "--out", page, "--official", QPV_2024, "--png", png)
-    map_(target, page, self_contained=True, official=QPV_2024, png=png)
+    tableau_page = maps_dir / "amiens_tableau.html"
+    step("map", target, "--out", page, "--official", QPV_2024, "--png", png, "--tableau", tableau_page)
+    map_(target, page, self_contained=True, official=QPV_2024, png=png, tableau=tableau_page)
     gis = out_dir / "amiens_2019_sig.gpkg"
     typer.echo()
     step("export", target, "--out", gis, "--crs", "EPSG:2154", "--official", QPV_2024)
     export(target, gis, crs="EPSG:2154", official=QPV_2024)
-    tableau, tableau_page = maps_dir / "amiens_tableau.csv", maps_dir / "amiens_tableau.html"
+    tableau = maps_dir / "amiens_tableau.csv"
     typer.echo()
     step(
         "indicators", QPV_2024, "--grid", AMIENS_2019, "--stats", QPV_2024_STATS, "--reference", AMIENS_COMMUNES,

@@ -37,6 +37,7 @@ from ..geography import Geography
 from ..labels import LAYERS, POPUPS
 from .output import most_overlapped
 from .styles import CELL_COLOURS, STYLE, cell_colour
+from .tableau import section_id
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -76,6 +77,13 @@ function (feature, layer) {
         row.insertCell().textContent = value;
     });
     box.appendChild(table);
+    if (props._tableau) {
+        var link = document.createElement("a");
+        link.href = props._tableau;
+        link.className = "carroyage-fiche-tableau";
+        link.textContent = props._tableau_texte;
+        box.appendChild(link);
+    }
     layer.bindPopup(box, {maxWidth: 320, minWidth: 180});
 }
 """
@@ -143,6 +151,7 @@ def interactive_map(
     official: gpd.GeoDataFrame | None = None,
     title: str | None = None,
     context: str | Path | None = None,
+    tableau: str | None = None,
 ) -> folium.Map:
     """A folium map of the geography: French labels, legends, collapsed layer control, scale.
 
@@ -158,6 +167,9 @@ def interactive_map(
     context : str or Path, optional
         A communes file (limits and names); by default any shipped communes file that meets the
         geography.
+    tableau : str, optional
+        Address of the tableau de bord of the official QPVs (``carroyage indicators --html``),
+        relative to the map: each fiche links to the row of the official QPV it overlaps.
 
     Returns
     -------
@@ -183,7 +195,7 @@ def interactive_map(
             shown.append(layer)
             _layer(layer, name).add_to(fmap)
     reference = official_near(official, geography) if official is not None else None
-    quartiers = quartier_fiches(geography.qpv, reference).to_crs(4326)
+    quartiers = quartier_fiches(geography.qpv, reference, tableau).to_crs(4326)
     shown.append(quartiers)
     _layer(quartiers, "qpv", pane="quartiers").add_to(fmap)
     if reference is not None:
@@ -284,13 +296,19 @@ def context_communes(geography: Geography, path: str | Path | None = None) -> gp
     return gpd.GeoDataFrame(pd.concat(found, ignore_index=True), crs=found[0].crs)
 
 
-def quartier_fiches(qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def quartier_fiches(
+    qpv: gpd.GeoDataFrame, official: gpd.GeoDataFrame | None = None, tableau: str | None = None
+) -> gpd.GeoDataFrame:
     """The computed quartiers with their fiche's values as French text (``11 274``, ``63,1 %``)."""
     shown = qpv.copy()
     shown["_titre"] = [labels.CANDIDATE.format(code=code) for code in shown["code"]]
     shown["_nom"] = shown["name"].fillna("") if "name" in shown else ""
     if official is not None:
         shown["official"] = [match or labels.NO_OFFICIAL for match in _most_overlapped(shown, official)]
+        if tableau:
+            codes, _ = most_overlapped(shown, official)
+            shown["_tableau"] = [f"{tableau}#{section_id('qpv', code, set())}" if code else None for code in codes]
+            shown["_tableau_texte"] = [labels.TABLEAU_LINK.format(code=code) if code else None for code in codes]
     shown["population"] = [labels.integer(v) for v in shown["population"]]
     shown["median_income"] = [labels.euros(v) for v in shown["median_income"]]
     shown["low_income_share"] = [labels.percent(v) for v in shown["low_income_share"]]
@@ -330,7 +348,8 @@ def official_near(official: gpd.GeoDataFrame, geography: Geography) -> gpd.GeoDa
 
 def _layer(frame: gpd.GeoDataFrame, kind: str, pane: str | None = None, interactive: bool = True) -> folium.GeoJson:
     fields = [(key, label) for key, label in POPUPS[kind] if key in frame.columns]
-    keep = [key for key, _ in fields] + [key for key in ("_titre", "_nom") if key in frame.columns]
+    extras = ("_titre", "_nom", "_tableau", "_tableau_texte")
+    keep = [key for key, _ in fields] + [key for key in extras if key in frame.columns]
     style = STYLE[kind]
     options: dict[str, Any] = {"pane": pane} if pane else {}
     if not interactive:
