@@ -35,6 +35,23 @@ def sniff_delimiter(header: str) -> str:
     return max(DELIMITERS, key=header.count) if any(c in header for c in DELIMITERS) else ","
 
 
+def csv_header(path: Path) -> tuple[list[str], str]:
+    """The header line's column names (quotes and line ends removed) and its delimiter.
+
+    Refuses, in one line, a binary file or a header that is not UTF-8.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(65536)
+    if b"\x00" in head:
+        raise InputError(f"{path}: binary content; expected a text CSV file")
+    try:
+        header = head.splitlines()[0].decode("utf-8-sig")
+    except (IndexError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
+    delimiter = sniff_delimiter(header)
+    return [c.strip('"\r\n') for c in header.split(delimiter)], delimiter
+
+
 def decimal_mask(text: pa.Array) -> pa.Array:
     """Which values of a text column are decimal numbers (nulls stay null)."""
     return pc.match_substring_regex(text, DECIMAL)

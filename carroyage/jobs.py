@@ -59,12 +59,7 @@ def delimit_file(
 
     ``options`` are those of :func:`carroyage.delimit` (``national_median``, ``contiguity``...).
     """
-    refuse_overwriting(out, grid)
-    if geojson is not None:
-        refuse_overwriting(geojson, grid, out)
-    references = ("national_median", "agglomeration_median", "agglomeration_population")
-    get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in references})  # checked first
-    check_reference_figures(**{k: v for k, v in options.items() if k in references})  # type: ignore[arg-type]
+    check_before_reading(grid, out, geojson, rule, options)
     say = progress or (lambda message: None)
     say(f"reading {grid}")
     geography = delimit(read_grid(grid), rule, progress=progress, **options)  # type: ignore[arg-type]
@@ -83,6 +78,18 @@ def validate_file(geography: Path, official: Path) -> Validation:
     if cells.crs is not None and cells.crs.to_epsg() != geo.epsg:
         cells = cells.to_crs(geo.epsg)
     return validate(cells, read_official(official), resolution=geo.resolution)
+
+
+REFERENCES = ("national_median", "agglomeration_median", "agglomeration_population")
+
+
+def check_before_reading(source: Path, out: Path, geojson: Path | None, rule: str, options: dict[str, object]) -> None:
+    """Everything a delimitation can refuse before its input is read: outputs, rule, figures."""
+    refuse_overwriting(out, source)
+    if geojson is not None:
+        refuse_overwriting(geojson, source, out)
+    get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in REFERENCES})
+    check_reference_figures(**{k: v for k, v in options.items() if k in REFERENCES})  # type: ignore[arg-type]
 
 
 def check_reference_figures(
@@ -406,12 +413,7 @@ def delimit_households_file(
     """
     from .engine.households import HouseholdColumns, bad_rows_summary, delimit_households, read_households
 
-    refuse_overwriting(out, households)
-    if geojson is not None:
-        refuse_overwriting(geojson, households, out)
-    references = ("national_median", "agglomeration_median", "agglomeration_population")
-    get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in references})  # checked first
-    check_reference_figures(**{k: v for k, v in options.items() if k in references})  # type: ignore[arg-type]
+    check_before_reading(households, out, geojson, rule, options)
     say = progress or (lambda message: None)
     say(f"reading households {households}")
     chosen = columns if isinstance(columns, HouseholdColumns) else HouseholdColumns()

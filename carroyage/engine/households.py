@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..files import parse_decimals, sniff_delimiter
+from ..files import csv_header, parse_decimals
 from ..manifest import sha256, shown_path
 from ..settings import (
     HOUSEHOLDS_MAX_BAD_SHARE,
@@ -514,16 +514,8 @@ ReaderResult = tuple[pa.Table, tuple[np.ndarray, np.ndarray] | None, str | None]
 def _read_csv(path: Path, columns: HouseholdColumns) -> ReaderResult:
     import pyarrow.csv as pacsv
 
-    with path.open("rb") as handle:
-        head = handle.read(65536)
-    if b"\x00" in head:
-        raise InputError(f"{path}: binary content; expected a text CSV file")
-    try:
-        header = head.splitlines()[0].decode("utf-8-sig")
-    except (IndexError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
-    delimiter = sniff_delimiter(header)
-    names = [c.strip().strip('"') for c in header.split(delimiter)]
+    raw, delimiter = csv_header(path)
+    names = [c.strip() for c in raw]
     wanted = [n for n in names if n.lower() in {w.lower() for w in [*columns.wanted(), "x", "y"]}]
     try:
         table = pacsv.read_csv(

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
-from ..files import sniff_delimiter
+from ..files import csv_header
 from ..manifest import sha256, shown_path
 from ..settings import MAX_CELL_INCOME_EUR, MAX_CELL_RESIDENTS
 from .grid import Grid, ParsedIds, parse_ids
@@ -161,16 +161,7 @@ def read_grid(path: str | Path) -> CellTable:
 
 
 def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
-    with path.open("rb") as handle:
-        head = handle.read(65536)
-    if b"\x00" in head:
-        raise InputError(f"{path}: binary content; expected a text CSV file")
-    try:
-        header = head.splitlines()[0].decode("utf-8-sig")
-    except (IndexError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
-    delimiter = sniff_delimiter(header)
-    names = [c.strip('"\r\n') for c in header.split(delimiter)]
+    names, delimiter = csv_header(path)
     _match_columns(names, str(path))  # a duplicated or missing column is named before parsing
     known = {alias for aliases in ALIASES.values() for alias in aliases}
     wanted = [c for c in names if c.strip().lower() in known]  # parse only the columns the engine uses
