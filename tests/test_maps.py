@@ -355,12 +355,19 @@ def test_a_fiche_links_to_its_official_qpvs_row_in_the_tableau(tmp_path):
     with browser_page() as browser:
         browser.goto(page.as_uri())
         browser.wait_for_selector("path.leaflet-interactive")
-        links = []
-        for index in range(browser.locator(".leaflet-quartiers-pane path.leaflet-interactive").count()):
-            browser.locator(".leaflet-quartiers-pane path.leaflet-interactive").nth(index).click(force=True)
-            link = browser.locator(".leaflet-popup-content a.carroyage-fiche-tableau")
-            if link.count():
-                links.append((link.first.get_attribute("href"), link.first.inner_text()))
+        links = browser.evaluate(
+            """() => {
+                const map = Object.values(window).find((v) => v instanceof L.Map);
+                const found = [];
+                map.eachLayer((layer) => {
+                    if (!layer.feature || !layer.feature.properties._tableau) { return; }
+                    layer.openPopup();  // each fiche in turn, wherever its shape lies
+                    const link = layer.getPopup().getElement().querySelector("a.carroyage-fiche-tableau");
+                    if (link) { found.push([link.getAttribute("href"), link.textContent]); }
+                });
+                return found;
+            }"""
+        )
         href, text = next((h, t) for h, t in links if h.endswith("#qpv-QN08003M"))
         assert href == "tableaux/t.html#qpv-QN08003M" and "Tableau de bord de QN08003M" in text
         browser.goto(tableau.as_uri() + "#qpv-QN08003M")
