@@ -35,6 +35,25 @@ def sniff_delimiter(header: str) -> str:
     return max(DELIMITERS, key=header.count) if any(c in header for c in DELIMITERS) else ","
 
 
+def input_kind(path: Path, kinds: dict[str, str], what: str) -> str:
+    """The kind of an input file from its suffix, refusing a missing, unknown or empty one.
+
+    >>> input_kind(Path("nope.csv"), {".csv": "csv"}, "an income grid")
+    Traceback (most recent call last):
+    ...
+    carroyage.errors.InputError: nope.csv: no such file
+    """
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    kind = kinds.get(path.suffix.lower())
+    if kind is None:
+        expected = ", ".join(sorted(kinds))
+        raise InputError(f"{path}: unknown format {path.suffix!r} for {what}; expected {expected}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; expected {what}")
+    return kind
+
+
 def csv_header(path: Path) -> tuple[list[str], str]:
     """The header line's column names (quotes and line ends removed) and its delimiter.
 

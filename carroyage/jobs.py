@@ -24,7 +24,7 @@ from .around.validate import Validation, validate
 from .around.zones import WatchSettings, quartier_vecu, veille_active
 from .engine.delimit import delimit, prepare
 from .engine.readers import read_grid
-from .engine.rules import get_rule
+from .engine.rules import Rule, get_rule
 from .engine.sensitivity import parse_range, sensitivity
 from .errors import CarroyageWarning, InputError
 from .files import output_set, refuse_overwriting
@@ -83,13 +83,17 @@ def validate_file(geography: Path, official: Path) -> Validation:
 REFERENCES = ("national_median", "agglomeration_median", "agglomeration_population")
 
 
-def check_before_reading(source: Path, out: Path, geojson: Path | None, rule: str, options: dict[str, object]) -> None:
-    """Everything a delimitation can refuse before its input is read: outputs, rule, figures."""
+def check_before_reading(source: Path, out: Path, geojson: Path | None, rule: str, options: dict[str, object]) -> Rule:
+    """Everything a delimitation can refuse before its input is read: outputs, rule, figures.
+
+    Returns the rule with its parameters set.
+    """
     refuse_overwriting(out, source)
     if geojson is not None:
         refuse_overwriting(geojson, source, out)
-    get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in REFERENCES})
+    version = get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in REFERENCES})
     check_reference_figures(**{k: v for k, v in options.items() if k in REFERENCES})  # type: ignore[arg-type]
+    return version
 
 
 def check_reference_figures(
@@ -457,14 +461,10 @@ def grid_households_file(
     from .files import atomic_path
     from .settings import POVERTY_NATIONAL_MEDIAN_EUR, SECRECY_BLOCKS_M, SECRECY_MIN_HOUSEHOLDS
 
-    refuse_overwriting(out, households)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"{out}: unknown output format; expected a .csv or .parquet name")
-    references = ("national_median", "agglomeration_median", "agglomeration_population")
-    rule_options = {k: v for k, v in options.items() if k not in references and v is not None}
-    version = get_rule(rule).with_params(**rule_options)
-    reference = {k: v for k, v in options.items() if k in references}
-    check_reference_figures(**reference)  # type: ignore[arg-type]
+    version = check_before_reading(households, out, None, rule, options)
+    reference = {k: v for k, v in options.items() if k in REFERENCES}
     say = progress or (lambda message: None)
     say(f"reading households {households}")
     chosen = columns if isinstance(columns, HouseholdColumns) else HouseholdColumns()

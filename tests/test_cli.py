@@ -166,7 +166,9 @@ def test_missing_file_and_unknown_format(tmp_path):
     )
     other = tmp_path / "grid.xlsx"
     other.write_text("x")
-    assert_one_line_error(run("delimit", other, "--out", tmp_path / "x.gpkg"), "grid.xlsx", "unknown grid format")
+    assert_one_line_error(
+        run("delimit", other, "--out", tmp_path / "x.gpkg"), "grid.xlsx", "unknown format '.xlsx' for an income grid"
+    )
 
 
 def test_decree_without_national_median_and_bad_parameter(write_csv, tmp_path):

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..files import csv_header, parse_decimals
+from ..files import csv_header, input_kind, parse_decimals
 from ..manifest import sha256, shown_path
 from ..settings import (
     HOUSEHOLDS_MAX_BAD_SHARE,
@@ -312,13 +312,7 @@ def read_households(
     path = Path(path)
     columns = columns or HouseholdColumns()
     name = str(path)
-    if not path.is_file():
-        raise InputError(f"{name}: no such file")
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(f"{name}: unknown household file format {path.suffix!r}; expected .csv, .parquet or .gpkg")
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: the file is empty; expected one row per household")
+    kind = input_kind(path, SUFFIXES, "one row per household")
     table, points, own_crs = _READERS[kind](path, columns)
     source_crs = crs if crs is not None else own_crs
     if source_crs is None:

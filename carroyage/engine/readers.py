@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
-from ..files import csv_header
+from ..files import csv_header, input_kind
 from ..manifest import sha256, shown_path
 from ..settings import MAX_CELL_INCOME_EUR, MAX_CELL_RESIDENTS
 from .grid import Grid, ParsedIds, parse_ids
@@ -143,13 +143,7 @@ def read_grid(path: str | Path) -> CellTable:
     """
     path = Path(path)
     name = str(path)
-    if not path.is_file():
-        raise InputError(f"{name}: no such file")
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(f"{name}: unknown grid format {path.suffix!r}; expected .csv, .gpkg, .shp, .parquet or .tif")
-    if path.stat().st_size == 0:
-        raise InputError(f"{name}: the file is empty; expected an income grid")
+    kind = input_kind(path, SUFFIXES, "an income grid")
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(sha256, path)  # hashed while the file is parsed: both release the GIL
         table, row_word, row_offset = _READERS[kind](path)
