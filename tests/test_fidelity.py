@@ -221,6 +221,10 @@ def test_the_manifest_records_the_calibration_the_fit_gives(cities, default_scor
     assert calibration["parameters"]["bridge_exponent_fitted"] == 0.62 and calibration["run_uses_fitted_parameters"]
     assert "0.05 per missed official QPV" in calibration["loss"]
     assert estimator["estimated"] is True and "bridge r=0.62" in estimator["method"]
+    # measured cells keep their own figures by INSEE's secrecy rule: not a fitted parameter
+    assert "shrinkage_households" not in FITTED_PARAMETERS and calibration["structural"]["shrinkage_households"] == 0
+    assert "measured cells keep their own figures" in estimator["method"]
+    assert "after these leave-one-out figures were known" in calibration["superseded"]["changed"]
     assert estimator["model"]["bridge_exponent_national"] == pytest.approx(0.73, abs=0.005)
     # the recorded figures are what the default gives...
     assert {name: s.figures() for name, (_, s) in default_scores.items()} == CALIBRATION.fitted
@@ -233,6 +237,8 @@ def test_the_manifest_records_the_calibration_the_fit_gives(cities, default_scor
         outcome = apply_rule(dataclasses.replace(prepared, model=model), rule)
         held_out = reference.score(outcome.income.population, outcome.in_quartier(), int(outcome.figures["kept"].sum()))
         assert held_out.figures() == {k: v for k, v in record.items() if k not in FITTED_PARAMETERS}, name
+        fitted = CALIBRATION.fitted[name]
+        assert max(abs(held_out.recall - fitted["recall"]), abs(held_out.precision - fitted["precision"])) <= 0.05, name
 
 
 def test_validate_scores_an_output_as_the_benchmark_does(tmp_path, default_scores):

@@ -348,7 +348,11 @@ def _estimator_record(cells: CellTable, model: IncomeModel, rule: Rule | None = 
     steps = [
         f"imputed cells (i_est) pooled to their Gaussian neighbourhood (h={model.imputed_pooling_bandwidth:g} cell, "
         f"{2 * model.imputed_pooling_reach + 1}x{2 * model.imputed_pooling_reach + 1} window, "
-        f"shrinkage k={model.shrinkage_households:g} households)"
+        + (
+            "measured cells keep their own figures)"
+            if model.shrinkage_households == 0
+            else f"measured cells shrunk with k={model.shrinkage_households:g} households)"
+        )
         if pooled
         else "no pooling (no imputed-cell column)",
         "log-normal cells (mean ind_snv/ind, spread "

@@ -11,8 +11,10 @@ The estimator (documented in ``docs/method.md``) has four parts:
 0. **Imputed cells take their neighbourhood.** INSEE fills the cells of small groups of
    households (``i_est_200 = 1``) with the group's figures, so they carry no local information.
    :func:`pool_imputed` gives each of them the Gaussian-weighted poor-household rate and mean
-   standard of living of the 5 × 5 cells around it (``imputed_pooling_bandwidth``); measured
-   cells keep their own (``shrinkage_households = 0``, fitted).
+   standard of living of the 5 × 5 cells around it (``imputed_pooling_bandwidth``, fitted);
+   measured cells keep their own (``shrinkage_households = 0``, set by INSEE's secrecy rule, not
+   fitted: a cell of at least 11 households is published with the counts of its own residents,
+   which are what the decree tests).
 1. **Cell distribution.** Each cell's standard of living is log-normal. Its mean is
    ``ind_snv / ind``. Its spread is fitted so that the share of *residents* below the poverty line
    matches the cell's poor households: the odds of the poor-household rate (kept half a household
@@ -75,8 +77,11 @@ class IncomeModel:
         Half-width of the neighbourhood window, in cells (2: 5 × 5 cells; structural, not fitted).
     shrinkage_households : float
         Prior strength, in households, with which *measured* cells are also pulled toward their
-        neighbourhood (weight of their own figures ``men / (men + k)``); 0 (fitted) leaves them as
-        they are.
+        neighbourhood (weight of their own figures ``men / (men + k)``). 0, not fitted: INSEE
+        publishes a cell's own figures only when it holds at least 11 fiscal households (its
+        secrecy rule, docs/facts.md), so a measured cell's ``men_pauv`` is the count of its actual
+        poor households, the very population the decree tests; shrinking it would estimate
+        something else. A value above 0 is kept for sensitivity runs.
 
     Examples
     --------
@@ -93,12 +98,12 @@ class IncomeModel:
     poverty_rate_before_redistribution: float = 0.22
     poverty_rate_after_redistribution: float = 0.146
     sigma_bounds: tuple[float, float] = (0.2, 1.0)
-    # The three fitted parameters: a joint grid search on amiens, saint-quentin and abbeville
+    # The two fitted parameters: a joint grid search on amiens, saint-quentin and abbeville
     # (Filosofi 2019 grid against the official 2024 QPVs, issue #11), loss and figures in
     # CALIBRATION below; `python benchmarks/fidelity.py` re-runs the fit.
     bridge_exponent_fitted: float | None = 0.62
     imputed_pooling_bandwidth: float = 1.0
-    shrinkage_households: float = 0.0
+    shrinkage_households: float = 0.0  # INSEE's secrecy rule: measured cells are counts, not fitted
     imputed_pooling_reach: int = 2  # 5 × 5 window: structural, not fitted
 
     @property
@@ -137,7 +142,7 @@ class IncomeModel:
         }
 
 
-FITTED_PARAMETERS = ("bridge_exponent_fitted", "imputed_pooling_bandwidth", "shrinkage_households")
+FITTED_PARAMETERS = ("bridge_exponent_fitted", "imputed_pooling_bandwidth")
 """The :class:`IncomeModel` fields fitted by the calibration; their values are the defaults."""
 
 
@@ -166,6 +171,9 @@ class Calibration:
         Per city: recall, precision, QPVs detected, official QPVs, quartiers, at the joint fit.
     leave_one_out : dict
         Per held-out city: parameters fitted on the two others and its scores with them.
+    superseded : dict
+        The earlier procedure, its leave-one-out figures and why and when it was changed, so that
+        the figures can be read both ways.
     """
 
     fitted_on: tuple[str, ...]
@@ -175,6 +183,7 @@ class Calibration:
     structural: dict[str, object]
     fitted: dict[str, dict[str, float]] = field(default_factory=dict)
     leave_one_out: dict[str, dict[str, float]] = field(default_factory=dict)
+    superseded: dict[str, object] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -201,15 +210,18 @@ CALIBRATION = Calibration(
     "averaged over bridge_exponent ± 0.01",
     search={
         "bridge_exponent_fitted": "0.50 to 0.70 step 0.01",
-        "shrinkage_households": [0, 5, 10, 20, 30, 50],
         "imputed_pooling_bandwidth": [0.75, 1.0, 1.25, 1.5, 2.0],
-        "ties": "smaller shrinkage, larger bandwidth, bridge exponent nearer 0.6",
+        "ties": "larger bandwidth, bridge exponent nearer 0.6",
     },
     structural={
         "rule": "decree-2014",
         "contiguity": "queen",
         "contour_ring_cells": 1,
         "imputed_pooling_reach": 2,
+        "shrinkage_households": 0.0,
+        "shrinkage_reason": "INSEE's secrecy rule: a cell is published with its own figures only from 11 "
+        "fiscal households, so a measured cell's men_pauv counts its actual residents, the population "
+        "the decree tests; only imputed cells (i_est_200 = 1) take their neighbourhood's",
         "low_income_share": 0.5,
         "min_population": 1000,
         "national_median": 22_040,
@@ -223,34 +235,69 @@ CALIBRATION = Calibration(
     },
     leave_one_out={
         "amiens": {
-            "bridge_exponent_fitted": 0.6,
-            "shrinkage_households": 10.0,
-            "imputed_pooling_bandwidth": 1.25,
+            "bridge_exponent_fitted": 0.62,
+            "imputed_pooling_bandwidth": 1.0,
             "recall": 1.0,
-            "precision": 0.8991,
+            "precision": 0.8999,
             "detected": 6,
             "official": 7,
             "quartiers": 8,
         },
         "saint-quentin": {
-            "bridge_exponent_fitted": 0.62,
-            "shrinkage_households": 30.0,
-            "imputed_pooling_bandwidth": 0.75,
-            "recall": 0.8752,
-            "precision": 0.8948,
-            "detected": 3,
+            "bridge_exponent_fitted": 0.63,
+            "imputed_pooling_bandwidth": 1.0,
+            "recall": 0.9964,
+            "precision": 0.9751,
+            "detected": 4,
             "official": 4,
-            "quartiers": 4,
+            "quartiers": 5,
         },
         "abbeville": {
-            "bridge_exponent_fitted": 0.6,
-            "shrinkage_households": 10.0,
-            "imputed_pooling_bandwidth": 1.5,
+            "bridge_exponent_fitted": 0.62,
+            "imputed_pooling_bandwidth": 1.0,
             "recall": 0.9601,
-            "precision": 0.9952,
+            "precision": 0.998,
             "detected": 3,
             "official": 3,
             "quartiers": 3,
+        },
+    },
+    superseded={
+        "procedure": "the same loss and search, with shrinkage_households also searched in "
+        "[0, 5, 10, 20, 30, 50] (ties: smaller shrinkage first)",
+        "changed": "shrinkage_households was set from INSEE's secrecy rule instead of fitted after these "
+        "leave-one-out figures were known (issue #11); the fitted defaults did not change",
+        "leave_one_out": {
+            "amiens": {
+                "bridge_exponent_fitted": 0.6,
+                "imputed_pooling_bandwidth": 1.25,
+                "shrinkage_households": 10.0,
+                "recall": 1.0,
+                "precision": 0.8991,
+                "detected": 6,
+                "official": 7,
+                "quartiers": 8,
+            },
+            "saint-quentin": {
+                "bridge_exponent_fitted": 0.62,
+                "imputed_pooling_bandwidth": 0.75,
+                "shrinkage_households": 30.0,
+                "recall": 0.8752,
+                "precision": 0.8948,
+                "detected": 3,
+                "official": 4,
+                "quartiers": 4,
+            },
+            "abbeville": {
+                "bridge_exponent_fitted": 0.6,
+                "imputed_pooling_bandwidth": 1.5,
+                "shrinkage_households": 10.0,
+                "recall": 0.9601,
+                "precision": 0.9952,
+                "detected": 3,
+                "official": 3,
+                "quartiers": 3,
+            },
         },
     },
 )
