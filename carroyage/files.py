@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, OutputError
+from .labels import CANNOT_WRITE, EMPTY_FILE, INPUT_FORMAT, INPUT_WHAT, OUTPUT_IS_INPUT, os_reason
 
 DELIMITERS = ";,\t|"
 DECIMAL = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
@@ -38,19 +39,22 @@ def sniff_delimiter(header: str) -> str:
 def input_kind(path: Path, kinds: dict[str, str], what: str) -> str:
     """The kind of an input file from its suffix, refusing a missing, unknown or empty one.
 
-    >>> input_kind(Path("nope.csv"), {".csv": "csv"}, "an income grid")
+    ``what`` says what the file should hold, in French (``un carroyage de revenus``).
+
+    >>> input_kind(Path("nope.csv"), {".csv": "csv"}, "un carroyage de revenus")
     Traceback (most recent call last):
     ...
     carroyage.errors.InputError: nope.csv: no such file
     """
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: no such file")  # French in phase 2, with every other "no such file"
+    what = INPUT_WHAT.get(what, what)
     kind = kinds.get(path.suffix.lower())
     if kind is None:
         expected = ", ".join(sorted(kinds))
-        raise InputError(f"{path}: unknown format {path.suffix!r} for {what}; expected {expected}")
+        raise InputError(INPUT_FORMAT.format(path=path, suffix=repr(path.suffix), what=what, expected=expected))
     if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty; expected {what}")
+        raise InputError(EMPTY_FILE.format(path=path, what=what))
     return kind
 
 
@@ -62,11 +66,11 @@ def csv_header(path: Path) -> tuple[list[str], str]:
     with path.open("rb") as handle:
         head = handle.read(65536)
     if b"\x00" in head:
-        raise InputError(f"{path}: binary content; expected a text CSV file")
+        raise InputError(f"{path} : contenu binaire ; attendu un fichier CSV en texte")
     try:
         header = head.splitlines()[0].decode("utf-8-sig")
     except (IndexError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot decode the header line; expected UTF-8 text") from exc
+        raise InputError(f"{path} : ligne d'en-tête illisible ; attendu du texte UTF-8") from exc
     delimiter = sniff_delimiter(header)
     return [c.strip('"\r\n') for c in header.split(delimiter)], delimiter
 
@@ -137,12 +141,12 @@ def refuse_overwriting(out: Path, *inputs: Path | None) -> None:
     >>> refuse_overwriting(Path("a.gpkg"), Path("./a.gpkg"))
     Traceback (most recent call last):
     ...
-    carroyage.errors.InputError: a.gpkg: the output is also an input; expected another file name
+    carroyage.errors.InputError: a.gpkg : la sortie est aussi une entrée ; attendu un autre nom de fichier
     """
     target = out.resolve()
     for path in inputs:
         if path is not None and path.resolve() == target:
-            raise InputError(f"{out}: the output is also an input; expected another file name")
+            raise InputError(OUTPUT_IS_INPUT.format(path=out))
 
 
 def sweep_stale_temporaries(folder: Path) -> list[Path]:
@@ -181,7 +185,8 @@ def atomic_path(path: Path, start_from: Path | None = None) -> Iterator[Path]:
         prefix = f".{path.stem}{TEMPORARY_TAG}{os.getpid()}-"
         handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
+        culprit = f"{exc.filename} : " if exc.filename and Path(exc.filename) in path.parents else ""
+        raise OutputError(CANNOT_WRITE.format(path=path, reason=culprit + os_reason(exc))) from exc
     os.close(handle)
     temporary_path = Path(temporary)
     temporary_path.unlink()

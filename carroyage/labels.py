@@ -3,6 +3,24 @@
 Code, docs and API field names stay English; what a planner, an elected official or the public
 reads is French and comes from here, so that the CLI, the web page, the maps and the files agree.
 
+Conventions for every message a user reads (CLI help, stage lines, summaries, errors, warnings):
+
+* French. Names of options (``--national-median``), columns (``ind_snv``), layers, file paths,
+  CRS codes (``EPSG:3035``) and codes such as ``QN08003M`` stay exactly as they are typed.
+* Typography: a plain space before ``:`` ``;`` ``?`` ``!`` and none before ``,`` ``.``
+  (``Réponse : DANS la zone``; ``... ; attendu ...``); straight apostrophes.
+* Numbers that are results go through :func:`integer`, :func:`decimal`, :func:`percent`,
+  :func:`euros` (``11 274``, ``63,1 %``). Values a user types on the command line (an option's
+  default or range in the help, the value echoed back in an error, ``22040``) keep the syntax
+  the command reads (``0.5``, never ``0,5``).
+* A file's path is written bare, never quoted, so that it can be copied: first on the line
+  when the message is about that file (``grille.csv : ligne 6 : ...``), bare inside a sentence
+  too. A value read from a file is quoted with straight apostrophes, as ``repr`` does (``'12 000'``).
+* An error says what it found, then ``; attendu ...`` (what was expected), in one line.
+* Wording used in more than one place lives here, once; a one-off error sentence stays at its
+  raise site, in French; an option's help text stays beside the option (it is written once).
+* The prefixes ``carroyage: error:`` and ``carroyage: warning:`` are unchanged for now (phase 2).
+
 >>> ZONE_TYPES["quartier_vecu"], STATUS["uncertain"]
 ('quartier vécu', 'INCERTAIN')
 >>> metres(-1234.4)
@@ -10,6 +28,8 @@ reads is French and comes from here, so that the CLI, the web page, the maps and
 """
 
 from __future__ import annotations
+
+import errno
 
 THOUSANDS = "\u202f"  # French thousands separator: a narrow no-break space
 
@@ -107,6 +127,7 @@ INDICATOR_LABELS = {
     "age_55_64_share": "Part des 55-64 ans",
     "age_65_79_share": "Part des 65-79 ans",
     "age_80p_share": "Part des 80 ans ou plus",
+    "age_unknown_share": "Part des habitants d'âge inconnu",
     "imputed_share": "Part des habitants en carreaux imputés",
     "grid_coverage": "Part de la surface couverte par le carroyage",
     "insee_population": "Population municipale (INSEE)",
@@ -157,6 +178,18 @@ TABLEAU_NOTE = (
 THRESHOLD_LINE = "Seuil du décret ({vintage}) : {value} €/an de niveau de vie"
 GRID_LINE = "Carroyage {vintage} : {path}"
 MANIFEST_TITLE = "Manifeste"
+SUMMARY_HEADINGS = {
+    "kind": "territoire",
+    "code": "code",
+    "name": "nom",
+    "residents": "habitants",
+    "insee": "INSEE",
+    "ratio": "rapport",
+    "fragile": "fragile",
+}
+"""The columns of the summary ``carroyage indicators`` prints."""
+SUMMARY_KINDS = {"zone": "zone", "commune": "commune", "epci": "EPCI", "grid": "carroyage"}
+FRAGILE_MARK = "oui"
 
 
 def _french(value: float, digits: int) -> str:
@@ -236,7 +269,15 @@ SELF_CONTAINED = " (autonome, sans réseau)"
 MAP_OUT_FORMAT = "{path} : format de carte inconnu ; attendu un nom en .html, .png ou .pdf"
 STATIC_FORMAT = "{path} : format de carte statique inconnu ; attendu un nom en .png ou .pdf"
 UNKNOWN_CRS = "{value} : système de coordonnées inconnu ; attendu un code EPSG, par ex. 2154 ou EPSG:2154"
+OUTSIDE_CRS = "{path} : la couche {layer} sort du domaine d'EPSG:{epsg} ; attendu un système couvrant le territoire"
 VERSION = "carroyage {version}"
+COMPARE_LAYERS = {
+    "new": "Quartiers entrants",
+    "modified": "Quartiers modifiés",
+    "unchanged": "Quartiers inchangés",
+    "left": "Quartiers sortants",
+}
+"""Titles of the ``carroyage compare`` layers in the GeoPackage's QGIS styles."""
 
 
 def french_date(iso: str) -> str:
@@ -269,6 +310,24 @@ CANDIDATE_LINE = "  {rank}. {label} ({type}, score {score:.2f})"
 CANDIDATES_TITLE = "Candidats :"
 GEOCODE_TYPES = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
 
+# -- carroyage serve: refusals (issue 13) -----------------------------------------------------------
+UPLOAD_TOO_LARGE = "fichier trop volumineux : {limit} Mo au plus"
+REQUEST_TOO_SLOW = "requête trop lente : elle doit parvenir en {seconds} s au plus"
+HEADERS_TOO_LARGE = "en-têtes de requête trop longs : {limit} octets au plus"
+TOO_MANY_CONNECTIONS = "service saturé : trop de connexions ouvertes, réessayez dans un instant"
+SERVICE_DOWN = "Le service ne répond pas."
+
+
+def megabytes(count: float) -> str:
+    """A size in bytes as French megabytes, with no more decimals than it needs.
+
+    >>> megabytes(50e6), megabytes(2e5), megabytes(1.25e9)
+    ('50', '0,2', '1\u202f250')
+    """
+    value = count / 1e6
+    digits = next(d for d in range(4) if round(value, d) == round(value, 3))
+    return _french(value, digits)
+
 
 # -- synthetic households and exact grids (issue 16) ------------------------------------------------
 SYNTHETIC_NOTE = (
@@ -282,3 +341,94 @@ SECRECY_NOTE = (
 
 TABLEAU_LINK = "Tableau de bord de {code} →"
 """The fiche's link to the official QPV's row in the tableau de bord."""
+
+
+# -- the command line: help, usage errors, file errors (issue 14) -----------------------------------
+APP_HELP = "Géographie prioritaire (QPV) calculée sur les carroyages de revenus INSEE à 200 m."
+VERSION_HELP = "Afficher la version de carroyage et quitter."
+HELP_HELP = "Afficher cette aide et quitter."
+INTERRUPTED = "carroyage: interrompu ; les fichiers inachevés ont été supprimés"
+STAGE = "  [{seconds} s] {message}…"
+"""A stage line on stderr: elapsed seconds (French decimal comma), then what starts."""
+
+HELP_USAGE = "Utilisation : "
+HELP_COMMAND_METAVAR = "COMMANDE [ARGUMENTS]..."
+HELP_HEADINGS = {"Arguments": "Arguments", "Options": "Options", "Commands": "Commandes"}
+HELP_BUILT_IN = {"Show this message and exit.": HELP_HELP}
+"""Help texts that click writes itself, in French."""
+HELP_DEFAULT = "par défaut : {value}"
+HELP_REQUIRED = "obligatoire"
+HELP_ENVVAR = "variable d'environnement : {value}"
+HELP_RANGES = {"between": "de {low} à {high}", "at_least": "{low} au moins", "at_most": "{high} au plus"}
+METAVARS = {
+    "path": "FICHIER",
+    "list[Path]": "FICHIER",
+    "str": "TEXTE",
+    "list[str]": "TEXTE",
+    "float": "NOMBRE",
+    "list[float]": "NOMBRE",
+    "float range": "NOMBRE",
+    "int": "ENTIER",
+    "list[int]": "ENTIER",
+    "int range": "ENTIER",
+}
+"""What the help shows after an option for the value it takes, by its Python type."""
+
+USAGE = {
+    "missing_argument": "argument manquant : {name}",
+    "missing_option": "option obligatoire manquante : {name}",
+    "no_such_option": "option inconnue : {name}",
+    "no_such_command": "commande inconnue : {name}",
+    "did_you_mean": " ; vouliez-vous dire {names} ?",
+    "missing_command": "commande manquante ; voir carroyage --help",
+    "needs_value": "{name} : valeur manquante",
+    "takes_no_value": "{name} : cette option ne prend pas de valeur",
+    "extra_arguments": "en trop sur la ligne de commande : {names}",
+    "bad_value": "{name} {value} : {expected}",
+    "invalid": "{name} : valeur invalide ({message})",
+}
+"""A mistake on the command line, in one line."""
+VALUE_EXPECTED = {
+    "int_parsing": "attendu un nombre entier",
+    "int_from_float": "attendu un nombre entier",
+    "float_parsing": "attendu un nombre (avec un point décimal : 0.5)",
+    "bool_parsing": "attendu true ou false",
+    "greater_than_equal": "attendu un nombre supérieur ou égal à {ge}",
+    "greater_than": "attendu un nombre supérieur à {gt}",
+    "less_than_equal": "attendu un nombre inférieur ou égal à {le}",
+    "less_than": "attendu un nombre inférieur à {lt}",
+}
+"""What an option's value should have been, by the type of the validation error."""
+
+ROW_WORDS = {"line": "ligne", "row": "ligne", "feature": "entité"}
+"""How an error numbers the rows of a file: CSV lines, table rows, GIS features."""
+INPUT_WHAT = {"an income grid": "un carroyage de revenus", "one row per household": "une ligne par ménage"}
+"""What an input file should hold, as its readers describe it (their English phrases, until phase 2)."""
+INPUT_FORMAT = "{path} : format {suffix} inconnu pour {what} ; attendu {expected}"
+EMPTY_FILE = "{path} : fichier vide ; attendu {what}"
+OUTPUT_IS_INPUT = "{path} : la sortie est aussi une entrée ; attendu un autre nom de fichier"
+CANNOT_WRITE = "{path} : écriture impossible ({reason})"
+OS_ERRORS = {
+    "EACCES": "permission refusée",
+    "EPERM": "opération non permise",
+    "ENOENT": "fichier ou dossier introuvable",
+    "ENOTDIR": "un élément du chemin n'est pas un dossier",
+    "EISDIR": "c'est un dossier",
+    "EEXIST": "le fichier existe déjà",
+    "ENOSPC": "plus de place sur le disque",
+    "EDQUOT": "quota de disque dépassé",
+    "EROFS": "système de fichiers en lecture seule",
+    "ENAMETOOLONG": "nom de fichier trop long",
+    "EMFILE": "trop de fichiers ouverts",
+}
+"""The file system's refusals, by errno name (the system's own text for the others)."""
+
+
+def os_reason(error: OSError) -> str:
+    """Why the file system refused, in French when the errno is a usual one.
+
+    >>> os_reason(PermissionError(13, "Permission denied"))
+    'permission refusée'
+    """
+    name = errno.errorcode.get(error.errno or 0, "")
+    return OS_ERRORS.get(name) or str(error.strerror or error)

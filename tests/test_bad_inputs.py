@@ -55,8 +55,8 @@ def test_garbage_in_a_grid_is_refused_or_read_right(tmp_path, case):
 @pytest.mark.parametrize(
     "option,value,expected",
     [
-        ("--national-median", "0", "expected a positive number"),
-        ("--national-median", "-22040", "expected a positive number"),
+        ("--national-median", "0", "--national-median 0 : attendu un nombre positif"),
+        ("--national-median", "-22040", "attendu un nombre positif"),
         ("--gap-fill", "1000000", "--gap-fill"),
         ("--min-population", "-1", "min_population"),
     ],
@@ -75,7 +75,8 @@ def test_a_typo_in_the_median_gets_a_warning(tmp_path):
     good_frame().to_csv(path, index=False)
     result = carroyage("delimit", path, "--national-median", "2204", "--out", tmp_path / "x.gpkg", "-q")
     assert result.returncode == 0
-    assert "carroyage: warning: --national-median 2204" in result.stderr and "a typo?" in result.stderr
+    assert "carroyage: warning: --national-median 2204 : hors de la plage plausible" in result.stderr
+    assert "une faute de frappe ?" in result.stderr
 
 
 def test_a_cr_only_grid_is_read(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -38,6 +39,8 @@ def test_delimit_amiens_writes_layers_manifest_and_summary(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "quartiers" in result.stdout and "ESTIMATED" in result.stdout and "QC001" in result.stdout
     assert "reference medians" in result.stderr  # stage messages
+    assert re.search(r"^  \[ *\d+,\d\d s\] \S.*…$", result.stderr, re.MULTILINE), result.stderr  # French seconds
+    assert f"écrit : {out}, " in result.stdout
     layers = dict(pyogrio.list_layers(out))
     assert {"qpv", "cells", "manifest"} <= set(layers)
     qpv = pyogrio.read_dataframe(out, layer="qpv")
@@ -102,11 +105,11 @@ def corrupt(frame, column, row, value):
 BAD_CSV = {
     "malformed id": (
         lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN29990"),
-        "line 6: cell id 'CRS3035RES200mN29990' is not of the form",
+        "ligne 6 : identifiant de carreau 'CRS3035RES200mN29990' mal formé ; attendu CRS3035RES200mN{y}E{x}",
     ),
     "off-grid corner": (
         lambda f: corrupt(f, "idcar_200m", 4, "CRS3035RES200mN2999010E3763200"),
-        "line 6: cell 'CRS3035RES200mN2999010E3763200' has a corner off the 200 m grid",
+        "ligne 6 : carreau 'CRS3035RES200mN2999010E3763200' hors de la grille de 200 m",
     ),
     "negative count": (
         lambda f: corrupt(f, "ind", 7, -3),
@@ -139,18 +142,16 @@ def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, write_csv, case):
     path = write_csv(make(good_frame()))
     out = tmp_path / "out" / "x.gpkg"
     result = run("delimit", path, "--national-median", "22040", "--out", out)
-    assert_one_line_error(
-        result, f"{path}: " if case not in ("missing column", "missing id column") else str(path), expected
-    )
+    assert_one_line_error(result, str(path), expected)
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
 @pytest.mark.parametrize(
     "case,content,expected",
     [
-        ("empty", b"", "the file is empty"),
+        ("empty", b"", "fichier vide ; attendu un carroyage de revenus"),
         ("header only", b"idcar_200m,ind,ind_snv\n", "no cells"),
-        ("binary", bytes(range(256)) * 8, "binary content; expected a text CSV file"),
+        ("binary", bytes(range(256)) * 8, "contenu binaire ; attendu un fichier CSV en texte"),
     ],
 )
 def test_empty_or_binary_file(tmp_path, case, content, expected):
@@ -167,7 +168,9 @@ def test_missing_file_and_unknown_format(tmp_path):
     other = tmp_path / "grid.xlsx"
     other.write_text("x")
     assert_one_line_error(
-        run("delimit", other, "--out", tmp_path / "x.gpkg"), "grid.xlsx", "unknown format '.xlsx' for an income grid"
+        run("delimit", other, "--out", tmp_path / "x.gpkg"),
+        "grid.xlsx : ",
+        "format '.xlsx' inconnu pour un carroyage de revenus ; attendu",
     )
 
 
@@ -367,3 +370,42 @@ def test_locate_checks_its_arguments_before_loading_the_zones(monkeypatch):
         result = run(*args)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
         assert result.stderr.startswith("carroyage: error: "), result.stderr
+
+
+def test_help_is_french_without_type_placeholders():
+    for args in (("--help",), ("delimit", "--help"), ("locate", "--help"), ()):
+        result = run(*args)
+        assert result.returncode == 0 and result.stdout.startswith("Utilisation : carroyage"), (args, result)
+        text = result.stdout
+        assert "Options :" in text and "Afficher cette aide et quitter." in text
+        for english in ("Usage:", "Options:", "Commands", "Show this message", "[default:", "[required]"):
+            assert english not in text, (args, english)
+        for english in ("<path>", "<str>", "<float>", "<int", "<list[", "<bool>"):
+            assert english not in text, (args, english)
+        assert not [line for line in text.splitlines() if line.strip().startswith((":", ";"))], text
+    assert "Commandes :" in run("--help").stdout and "COMMANDE [ARGUMENTS]..." in run("--help").stdout
+    delimit = run("delimit", "--help").stdout
+    assert "grid FICHIER" in delimit and "--rule TEXTE" in delimit and "[par défaut : decree-2014]" in delimit
+    assert "--min-population ENTIER" in delimit and "[obligatoire]" in delimit
+    assert "[par défaut : 1 ; de 1 à 100]" in " ".join(run("locate", "--help").stdout.split())
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (("map",), "argument manquant : GEOPACKAGE"),
+        (("delimit", "g.csv"), "option obligatoire manquante : --out"),
+        (("delimit", "g.csv", "--out"), "--out : valeur manquante"),
+        (("delimit", "g.csv", "--nope"), "option inconnue : --nope"),
+        (("delimitt",), "commande inconnue : delimitt ; vouliez-vous dire delimit ?"),
+        (("locate", "x", "--candidates", "0"), "--candidates 0 : attendu un nombre supérieur ou égal à 1"),
+        (("locate", "--lon", "2,3", "--lat", "49"), "--lon 2,3 : attendu un nombre (avec un point décimal"),
+        (("locate", "x", "--candidates", "1.5"), "--candidates 1.5 : attendu un nombre entier"),
+        (("locate", "--json=oui", "x"), "--json : cette option ne prend pas de valeur"),
+        (("delimit", "g.csv", "--out", "x.gpkg", "de", "trop"), "en trop sur la ligne de commande : de trop"),
+    ],
+)
+def test_usage_errors_are_one_french_line(args, expected):
+    result = run(*args)
+    assert_one_line_error(result, "", expected)
+    assert "Usage" not in result.stderr and "Error" not in result.stderr

@@ -26,16 +26,19 @@ def test_real_id_is_lower_left_corner():
 @pytest.mark.parametrize(
     "bad,expected",
     [
-        ("CRS3035RES200mN2999000", "row 2: cell id 'CRS3035RES200mN2999000' is not of the form"),
+        ("CRS3035RES200mN2999000", "ligne 2 : identifiant de carreau 'CRS3035RES200mN2999000' mal formé"),
         (
             "CRS3035RES200mN2999050E3763200",
-            "row 2: cell 'CRS3035RES200mN2999050E3763200' has a corner off the 200 m grid",
+            "ligne 2 : carreau 'CRS3035RES200mN2999050E3763200' hors de la grille de 200 m",
         ),
-        ("CRS3035RES1000mN2999000E3763000", "row 2: mixed resolution in cell ids (200 and 1000)"),
+        (
+            "CRS3035RES1000mN2999000E3763000",
+            "ligne 2 : plusieurs résolutions dans les identifiants de carreaux (200 et 1000)",
+        ),
     ],
 )
 def test_bad_ids_name_the_row(bad, expected):
-    with pytest.raises(GridIdError, match="grid.csv: " + expected.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(GridIdError, match="grid.csv : " + expected.replace("(", r"\(").replace(")", r"\)")):
         parse_ids(["CRS3035RES200mN2999000E3763200", bad], "grid.csv")
 
 

@@ -48,7 +48,7 @@ def test_an_output_that_is_an_input_is_refused(tmp_path):
     grid = tmp_path / "grid.csv"
     grid.write_bytes(AMIENS_2019.read_bytes())
     result = carroyage("delimit", grid, "--national-median", "22040", "--out", tmp_path / "." / "grid.csv")
-    assert result.returncode == 2 and "the output is also an input" in result.stderr
+    assert result.returncode == 2 and "la sortie est aussi une entrée" in result.stderr
     assert grid.read_bytes() == AMIENS_2019.read_bytes()
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import GridIdError
+from ..labels import ROW_WORDS
 
 ID_PATTERN = r"^CRS(?P<epsg>\d{4,5})RES(?P<res>\d+)mN(?P<y>\d+)E(?P<x>\d+)$"
 ID_TEMPLATE = "CRS{epsg}RES{res}mN{y}E{x}"
@@ -42,7 +43,8 @@ def parse_ids(
     source : str
         Name used in error messages (usually the file name).
     row_word, row_offset : str, int
-        How error messages number rows: ``"line", 2`` for a CSV with a header line.
+        How error messages number rows: ``"line", 2`` for a CSV with a header line (``"line"``,
+        ``"row"`` or ``"feature"``, said in French in the messages).
 
     Returns
     -------
@@ -69,23 +71,23 @@ def parse_ids(
     if pc.any(bad).as_py():
         row = int(pc.index(bad, True).as_py())
         raise GridIdError(
-            f"{source}: {row_word} {row + row_offset}: cell id {arr[row].as_py()!r} is not of the form "
-            "CRS3035RES200mN{y}E{x}"
+            f"{_row(source, row_word, row + row_offset)} : identifiant de carreau {arr[row].as_py()!r} mal formé ; "
+            "attendu CRS3035RES200mN{y}E{x}"
         )
     fields = {name: parts.field(name) for name in ("epsg", "res", "y", "x")}
     where = (source, row_word, row_offset)
-    epsg = _single_value(fields["epsg"], "CRS", where)
-    res = _single_value(fields["res"], "resolution", where)
+    epsg = _single_value(fields["epsg"], "plusieurs CRS", where)
+    res = _single_value(fields["res"], "plusieurs résolutions", where)
     x = pc.cast(fields["x"], pa.int64()).to_numpy()
     y = pc.cast(fields["y"], pa.int64()).to_numpy()
     if res <= 0:
-        raise GridIdError(f"{source}: cell resolution must be positive, got {res} m")
+        raise GridIdError(f"{source} : carreaux de {res} m ; attendu une résolution positive")
     off = (x % res != 0) | (y % res != 0)
     if off.any():
         row = int(np.flatnonzero(off)[0])
         raise GridIdError(
-            f"{source}: {row_word} {row + row_offset}: cell {arr[row].as_py()!r} has a corner off the {res} m grid "
-            f"(coordinates must be multiples of {res})"
+            f"{_row(source, row_word, row + row_offset)} : carreau {arr[row].as_py()!r} hors de la grille de {res} m ; "
+            f"attendu des coordonnées multiples de {res}"
         )
     return ParsedIds(epsg=epsg, resolution=res, x=x, y=y)
 
@@ -127,6 +129,11 @@ def _decimal(digits: np.ndarray) -> np.ndarray:
     return value
 
 
+def _row(source: str, row_word: str, number: int) -> str:
+    """Where an error is, in French: ``grid.csv : ligne 6``."""
+    return f"{source} : {ROW_WORDS.get(row_word, row_word)} {number}"
+
+
 def _single_value(column: pa.Array, what: str, where: tuple[str, str, int]) -> int:
     source, row_word, row_offset = where
     values = pc.unique(column)
@@ -134,8 +141,8 @@ def _single_value(column: pa.Array, what: str, where: tuple[str, str, int]) -> i
         first, other = values[0].as_py(), values[1].as_py()
         row = int(pc.index(column, other).as_py())
         raise GridIdError(
-            f"{source}: {row_word} {row + row_offset}: mixed {what} in cell ids ({first} and {other}); "
-            "one grid per file is expected"
+            f"{_row(source, row_word, row + row_offset)} : {what} dans les identifiants de carreaux "
+            f"({first} et {other}) ; attendu une seule grille par fichier"
         )
     return int(values[0].as_py())
 

@@ -170,13 +170,15 @@ def synthesise(
     cells = read_grid(path) if path is not None else grid
     assert isinstance(cells, CellTable)
     frame = cells.frame
-    for needed in ("households", "poor_households", "income_sum"):
+    for needed, column in (("households", "men"), ("poor_households", "men_pauv"), ("income_sum", "ind_snv")):
         if needed not in frame:
             raise InputError(
-                f"{cells.source}: no {needed} column; synth needs a Filosofi grid with men, men_pauv, ind_snv"
+                f"{cells.source} : pas de colonne {column} ; attendu un carroyage Filosofi (men, men_pauv, ind_snv)"
             )
     if cells.income_concept != "disposable":
-        raise InputError(f"{cells.source}: synth needs ind_snv (standard of living); the grid has declared income")
+        raise InputError(
+            f"{cells.source} : le carroyage donne des revenus déclarés ; attendu ind_snv (niveau de vie) pour synth"
+        )
     if sizes is None and path is not None:
         sizes = _extra_columns(path, ("men_1ind", "men_5ind"))
     sizes = sizes or {}
@@ -308,7 +310,7 @@ def write_synthetic(synthetic: Synthetic, out: Path) -> Path:
 
     suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
-        raise InputError(f"{out}: unknown output format; expected a .parquet or .csv name")
+        raise InputError(f"{out} : format de sortie inconnu ; attendu un nom en .parquet ou .csv")
     facts = json.dumps(synthetic.facts, ensure_ascii=False, sort_keys=True)
     with atomic_path(out) as temporary:
         if suffix == ".parquet":
