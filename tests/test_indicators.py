@@ -15,9 +15,10 @@ from browser import browser_page
 from conftest import X0, Y0, carroyage, cell_ids
 
 from carroyage.around.indicators import read_indicator_grid, read_stats, read_zones, tableau, territories
-from carroyage.data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024, QPV_2024_STATS
+from carroyage.data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024, QPV_2024_STATS, VALIDATION_DIR
 from carroyage.jobs import indicators_file
 
+AGES = ("0_3", "4_5", "6_10", "11_17", "18_24", "25_39", "40_54", "55_64", "65_79", "80p")
 AMIENS_QPV = ["QN08001M", "QN08002M", "QN08003M", "QN08004M", "QN08005M", "QN08006M", "QN08010N"]
 HOSTILE = "<script>alert(1)</script>"
 HAS_OPENPYXL = importlib.util.find_spec("openpyxl") is not None
@@ -46,6 +47,21 @@ def grid_frame(full: bool = True) -> pd.DataFrame:
         }
     )
     return frame if full else frame[["idcar_200m", "i_est_200", "ind", "ind_snv"]].assign(ind=[110.0, 60.0, 30.0, 20.0])
+
+
+def age_frame() -> pd.DataFrame:
+    """The four cells with Filosofi's ten age groups and ``ind_inc`` (unknown age), summing to ``ind``."""
+    groups = np.array(
+        [
+            [4, 3, 6, 10, 8, 20, 22, 12, 10, 4],
+            [2, 2, 4, 6, 6, 14, 12, 6, 6, 2],
+            [1, 1, 2, 3, 3, 6, 6, 3, 3, 2],
+            [0, 1, 1, 2, 2, 4, 4, 2, 2, 1],
+        ],
+        dtype=float,
+    )
+    frame = grid_frame().assign(**{f"ind_{group}": groups[:, i] for i, group in enumerate(AGES)})
+    return frame.assign(ind_inc=frame["ind"] - groups.sum(axis=1))  # 1, 0, 0, 1
 
 
 def zone_layer(path: Path, boxes: list[tuple[float, float]], codes: list[str], names: list[str] | None = None) -> Path:
@@ -106,6 +122,17 @@ def test_two_vintages_give_the_change_and_leave_missing_columns_empty(hand_grid,
     written = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False).set_index("code")
     assert written.at["Z1", "households_2021"] == "" and written.at["Z1", "households_change"] == ""
     assert written.at["Z1", "residents_change"] == "10.0"
+
+
+def test_no_change_where_the_two_grids_cover_a_territory_differently(hand_grid, write_csv, tmp_path):
+    new = write_csv(grid_frame().iloc[:3], "grid2021.csv")  # the eastern cell is cut off
+    zones = zone_layer(tmp_path / "z.gpkg", [(0, 1.5), (2.5, 4)], ["INSIDE", "EDGE"])
+    table = indicators_file(zones, [hand_grid, new], tmp_path / "t.csv").table.set_index("code")
+    assert table.at["INSIDE", "residents_change"] == 0 and table.at["INSIDE", "grid_coverage_2021"] == 1
+    assert table.at["EDGE", "grid_coverage_2021"] == pytest.approx(1 / 3, abs=1e-4)
+    assert table.at["grid", "grid_coverage_2019"] == 1 and table.at["grid", "grid_coverage_2021"] == 0.75
+    assert table.loc[["EDGE", "grid"], ["residents_change", "households_change"]].isna().all().all()
+    assert table.at["grid", "residents_2021"] == pytest.approx(190)  # shown, just not compared
 
 
 def test_insee_figures_stand_beside_the_grid_with_their_ratio(hand_grid, tmp_path):
@@ -196,12 +223,17 @@ def test_hostile_zone_names_are_shown_not_run(hand_grid, tmp_path):
 def test_the_workbook_has_french_headers_and_is_reproducible(hand_grid, tmp_path):
     import openpyxl
 
-    zones = zone_layer(tmp_path / "z.gpkg", [(0, 1.5)], ["Z1"])
+    zones = zone_layer(tmp_path / "z.gpkg", [(0, 1.5), (2, 3)], ["Z1", "SMALL"])
     for name in ("a", "b"):
         indicators_file(zones, [hand_grid], tmp_path / "t.csv", xlsx=tmp_path / f"{name}.xlsx")
     assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
     sheet = openpyxl.load_workbook(tmp_path / "a.xlsx")["Tableau"]
     assert sheet["G1"].value == "Habitants" and sheet["G2"].value == pytest.approx(130)
+    header = [cell.value for cell in sheet[1]]
+    row = dict(zip(header, [cell.value for cell in sheet[3]], strict=True))  # SMALL, its words in French
+    assert row["Territoire"] == "zone" and row["Méthode"] == "compté"
+    assert row["Motif de fragilité"] == "moins de 11 ménages, carreaux majoritairement imputés"
+    assert sheet["A4"].value == "Ensemble du carroyage"
 
 
 @pytest.mark.skipif(HAS_OPENPYXL, reason="openpyxl is installed")
@@ -210,7 +242,7 @@ def test_xlsx_without_openpyxl_fails_in_one_line(hand_grid, tmp_path):
     ran = carroyage(
         "indicators", zones, "--grid", hand_grid, "--out", tmp_path / "t.csv", "--xlsx", tmp_path / "t.xlsx"
     )
-    assert ran.returncode == 2 and "openpyxl is needed" in ran.stderr and len(ran.stderr.splitlines()) == 1
+    assert ran.returncode == 2 and "openpyxl est nécessaire" in ran.stderr and len(ran.stderr.splitlines()) == 1
     assert not (tmp_path / "t.csv").exists()
 
 
@@ -222,11 +254,17 @@ def test_bad_inputs_get_one_line_naming_the_file(hand_grid, write_csv, tmp_path)
     gpd.GeoDataFrame({"code": ["P"]}, geometry=[shapely.Point(X0, Y0)], crs="EPSG:3035").to_file(points)
     stats = write_csv(pd.DataFrame({"code": ["Z1"], "pop": [1]}), "stats.csv")
     negative = write_csv(grid_frame().assign(men_1ind=[1.0, -2.0, 0.0, 0.0]), "negative.csv")
+    text = tmp_path / "text.gpkg"  # counts stored as text fields, one with a decimal comma
+    x = X0 + np.arange(4) * 200
+    squares = shapely.box(x, Y0, x + 200, Y0 + 200)
+    frame = grid_frame().assign(men_1ind=["10", "6,5", "2", "1"])
+    gpd.GeoDataFrame(frame, geometry=squares, crs="EPSG:3035").to_file(text)
     cases = [
-        ([far, "--grid", hand_grid], "far.gpkg: no zone meets the grid"),
-        ([points, "--grid", hand_grid], "points.gpkg: feature 1 is a Point; expected polygons"),
-        ([zones, "--grid", hand_grid, "--stats", stats], "stats.csv: no column codeqpv, popmuniqpv"),
-        ([zones, "--grid", negative], "negative.csv: line 3: column 'men_1ind' is -2"),
+        ([far, "--grid", hand_grid], "far.gpkg : aucune zone ne rencontre l'emprise du carroyage"),
+        ([points, "--grid", hand_grid], "points.gpkg : l'entité 1 est un Point ; attendu des polygones"),
+        ([zones, "--grid", hand_grid, "--stats", stats], "stats.csv : pas de colonne codeqpv, popmuniqpv"),
+        ([zones, "--grid", negative], "negative.csv : ligne 3 : la colonne 'men_1ind' vaut -2 ; attendu un nombre ≥ 0"),
+        ([zones, "--grid", text], "text.gpkg : entité 2 : la colonne 'men_1ind' contient '6,5' ; attendu un nombre"),
         ([zones, "--grid", tmp_path / "none.csv"], "none.csv: no such file"),
     ]
     for args, message in cases:
@@ -234,3 +272,81 @@ def test_bad_inputs_get_one_line_naming_the_file(hand_grid, write_csv, tmp_path)
         assert ran.returncode == 2, (args, ran.stderr)
         assert message in ran.stderr and len(ran.stderr.splitlines()) == 1, ran.stderr
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_age_groups_of_a_zone_cutting_a_cell_in_half_are_area_weighted_and_sum_to_one(write_csv, tmp_path):
+    grid = write_csv(age_frame(), "grid2019.csv")
+    zones = zone_layer(tmp_path / "z.gpkg", [(0, 1.5)], ["Z1"])
+    html, xlsx = tmp_path / "t.html", tmp_path / "t.xlsx"
+    result = indicators_file(zones, [grid], tmp_path / "t.csv", html=html, xlsx=xlsx if HAS_OPENPYXL else None)
+    zone = result.table.set_index("code").loc["Z1"]
+    # by hand: cell 0 whole (100 residents), cell 1 half (30 of its 60)
+    assert zone["age_0_3_share"] == pytest.approx(round((4 + 2 / 2) / 130, 4))
+    assert zone["age_25_39_share"] == pytest.approx(round((20 + 14 / 2) / 130, 4))
+    assert zone["age_80p_share"] == pytest.approx(round((4 + 2 / 2) / 130, 4))
+    assert zone["age_unknown_share"] == pytest.approx(round(1 / 130, 4))
+    shares = [f"age_{group}_share" for group in (*AGES, "unknown")]
+    assert result.table[shares].sum(axis=1).to_numpy() == pytest.approx([1, 1], abs=6e-4)  # 11 rounded shares
+    assert zone["method"] == "area-weighted"
+    text = html.read_text(encoding="utf-8")
+    assert '<tr><th>Part des 0-3 ans</th><td class="zone">3,8\u202f%</td>' in text  # 5 / 130
+    assert "<th>Part des habitants d&#x27;âge inconnu</th>" in text
+    if HAS_OPENPYXL:
+        import openpyxl
+
+        sheet = openpyxl.load_workbook(xlsx)["Tableau"]
+        header = [cell.value for cell in sheet[1]]
+        column = header.index("Part des 0-3 ans") + 1
+        assert sheet.cell(2, column).value == pytest.approx(5 / 130) and sheet.cell(2, column).number_format == "0.0%"
+
+
+def test_the_same_grid_gives_the_same_tableau_from_csv_geopackage_shapefile_and_parquet(write_csv, tmp_path):
+    frame = age_frame()
+    x = X0 + np.arange(len(frame)) * 200
+    cells = gpd.GeoDataFrame(frame, geometry=shapely.box(x, Y0, x + 200, Y0 + 200), crs="EPSG:3035")
+    cells = cells.to_crs("EPSG:2154")  # as INSEE ships them; the readers go by the cell ids
+    paths = [write_csv(frame, "grid.csv"), write_csv(frame, "grid_semicolon.csv", sep=";")]
+    cells.to_file(paths[-1].with_name("grid.gpkg"))
+    cells.rename(columns=str.upper).rename(columns={"GEOMETRY": "geometry"}).to_file(tmp_path / "grid.shp")
+    cells.to_parquet(tmp_path / "grid.parquet")
+    frame.rename(columns={"men_1ind": "Men_1ind", "ind_0_3": "Ind_0_3"}).to_parquet(tmp_path / "plain.parquet")
+    paths += [tmp_path / name for name in ("grid.gpkg", "grid.shp", "grid.parquet", "plain.parquet")]
+    zones = zone_layer(tmp_path / "z.gpkg", [(0, 1.5), (1.5, 4)], ["Z1", "Z2"])
+    tables = [run(zones, [path]) for path in paths]
+    assert tables[0][["one_person_share", "collective_share", "age_0_3_share", "age_unknown_share"]].notna().all().all()
+    for path, table in zip(paths[1:], tables[1:], strict=True):
+        pd.testing.assert_frame_equal(table, tables[0], obj=path.name)
+
+
+def test_real_amiens_cells_under_real_perimeters_match_an_independent_overlay(write_csv, tmp_path):
+    """The shipped 2019 grid has no age columns: synthetic ones (seeded) are added to its real cells."""
+    frame = pd.read_csv(AMIENS_2019, dtype={"idcar_200m": str, "lcog_geo": str})
+    fractions = np.random.default_rng(17).dirichlet(np.ones(len(AGES) + 1), size=len(frame))
+    ages = {f"ind_{group}": frame["ind"] * fractions[:, i] for i, group in enumerate(AGES)}
+    frame = frame.assign(**ages, ind_inc=frame["ind"] * fractions[:, -1])
+    grid, zones = write_csv(frame, "filosofi2019.csv"), VALIDATION_DIR / "amiens" / "qpv2024.gpkg"
+    ran = carroyage("indicators", zones, "--grid", grid, "--out", tmp_path / "t.csv", "-q")
+    assert ran.returncode == 0, ran.stderr
+    table = pd.read_csv(tmp_path / "t.csv", dtype={"code": str}).set_index("code")
+    # independently: squares from the ids, geopandas' overlay, each piece weighted by its area
+    corner = frame["idcar_200m"].str.extract(r"N(?P<y>\d+)E(?P<x>\d+)").astype(float)
+    squares = shapely.box(corner["x"], corner["y"], corner["x"] + 200, corner["y"] + 200)
+    cells = gpd.GeoDataFrame(frame, geometry=squares, crs="EPSG:3035")
+    pieces = gpd.overlay(cells, gpd.read_file(zones)[["code_qp", "geometry"]], how="intersection")
+    weighted = pieces.drop(columns="geometry").select_dtypes("number").mul(pieces.area / 200**2, axis=0)
+    sums = weighted.groupby(pieces["code_qp"]).sum()
+    assert sorted(sums.index) == AMIENS_QPV == table.index[table["kind"] == "zone"].tolist()
+    expected = pd.DataFrame(
+        {
+            "residents": sums["ind"],
+            "age_0_3_share": sums["ind_0_3"] / sums["ind"],
+            "age_80p_share": sums["ind_80p"] / sums["ind"],
+            "age_unknown_share": sums["ind_inc"] / sums["ind"],
+            "one_person_share": sums["men_1ind"] / sums["men"],
+            "single_parent_share": sums["men_fmp"] / sums["men"],
+        }
+    )
+    got = table.loc[AMIENS_QPV, expected.columns]
+    assert got["residents"].to_numpy() == pytest.approx(expected.loc[AMIENS_QPV, "residents"].to_numpy(), abs=0.06)
+    shares = expected.columns[1:]
+    assert got[shares].to_numpy() == pytest.approx(expected.loc[AMIENS_QPV, shares].to_numpy(), abs=6e-5)

@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 from scipy import sparse
@@ -32,10 +33,12 @@ from ..engine.delimit import apply_rule, prepare
 from ..engine.readers import read_grid
 from ..engine.rules import get_rule
 from ..errors import InputError
-from ..files import parse_decimals, sniff_delimiter
+from ..files import csv_header, parse_decimals, sniff_delimiter
 from ..geography import is_geography, read_geography
+from ..labels import ROW_WORDS
 from ..layers import POLYGONAL, cell_overlaps, codes_and_names, read_layer
 from ..settings import (
+    CHANGE_MAX_COVERAGE_GAP,
     FRAGILE_IMPUTED_SHARE,
     FRAGILE_MIN_HOUSEHOLDS,
     INDICATORS_NATIONAL_MEDIAN,
@@ -59,9 +62,14 @@ class Indicator:
 
 
 AGE_GROUPS = ("0_3", "4_5", "6_10", "11_17", "18_24", "25_39", "40_54", "55_64", "65_79", "80p")
+AGE_UNKNOWN = "ind_inc"
+"""Residents of unknown age (Filosofi 2015-2019): with the ten groups, they make up ``ind``."""
 HOUSEHOLD_COLUMNS = ("men_1ind", "men_5ind", "men_fmp", "men_prop", "men_coll")
-EXTRA_COLUMNS = (*HOUSEHOLD_COLUMNS, *(f"ind_{group}" for group in AGE_GROUPS))
-"""Filosofi columns read beside the engine's own (``ind``, ``men``, ``men_pauv``, ``ind_snv``)."""
+EXTRA_COLUMNS = (*HOUSEHOLD_COLUMNS, *(f"ind_{group}" for group in AGE_GROUPS), AGE_UNKNOWN)
+"""Filosofi columns read beside the engine's own (``ind``, ``men``, ``men_pauv``, ``ind_snv``).
+
+Matched whatever their case (2015's ``Men_1ind``, a Shapefile's ``IND_0_3``); every name fits a
+Shapefile's 10 characters, so none is truncated."""
 ENGINE_COLUMNS = {"population": "ind", "households": "men", "poor_households": "men_pauv", "income_sum": "ind_snv"}
 
 INDICATORS: tuple[Indicator, ...] = (
@@ -76,6 +84,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("household_poverty_rate", "men_pauv", "men", "share"),
     Indicator("low_income_share", "ind_low", "ind", "share"),
     *(Indicator(f"age_{group}_share", f"ind_{group}", "ind", "share") for group in AGE_GROUPS),
+    Indicator("age_unknown_share", AGE_UNKNOWN, "ind", "share"),
 )
 UNITS = {
     **{indicator.name: indicator.unit for indicator in INDICATORS},
@@ -188,16 +197,13 @@ def _extra_columns(path: Path, rows: int) -> dict[str, np.ndarray]:
         table = pq.read_table(path, columns=[names[c] for c in EXTRA_COLUMNS if c in names])
     else:  # rasters: the engine's bands only
         return {}
-    return _checked(table, path, rows, ("line", 2) if suffix in (".csv", ".txt") else ("row", 1))
+    numbering = {".csv": ("line", 2), ".txt": ("line", 2), ".parquet": ("row", 1)}.get(suffix, ("feature", 1))
+    return _checked(table, path, rows, numbering)
 
 
 def _read_csv_columns(path: Path) -> pa.Table:
-    with path.open("rb") as handle:
-        header = handle.readline().decode("utf-8-sig", "replace")
-    delimiter = ";" if header.count(";") > header.count(",") else ","
-    names = {
-        name.strip().strip('"').lower(): name.strip().strip('"') for name in header.rstrip("\r\n").split(delimiter)
-    }
+    header, delimiter = csv_header(path)  # the engine's reader: same delimiter, same names
+    names = {name.strip().lower(): name for name in header}
     wanted = [names[c] for c in EXTRA_COLUMNS if c in names]
     if not wanted:
         return pa.table({})
@@ -210,23 +216,48 @@ def _read_csv_columns(path: Path) -> pa.Table:
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise InputError(f"{path}: {str(exc).splitlines()[0]}; expected numbers ≥ 0 in {', '.join(wanted)}") from exc
+        found = str(exc).splitlines()[0]
+        raise InputError(f"{path} : {found} ; attendu des nombres ≥ 0 dans {', '.join(wanted)}") from exc
 
 
 def _checked(table: pa.Table, path: Path, rows: int, numbering: tuple[str, int]) -> dict[str, np.ndarray]:
-    """Columns as float arrays, lower-case names; a missing or negative value is an error."""
+    """Columns as float arrays, lower-case names; a missing, non-numeric or negative value is an error."""
     word, offset = numbering
     found: dict[str, np.ndarray] = {}
     for name in table.column_names:
-        values = np.asarray(table.column(name).to_numpy(), dtype=float)
+        values = _floats(table.column(name).combine_chunks(), path, numbering, name)
         bad = np.flatnonzero(~(values >= 0))
         if len(values) != rows:
-            raise InputError(f"{path}: column {name!r} has {len(values)} values for {rows} cells")
+            raise InputError(f"{path} : la colonne {name!r} a {len(values)} valeurs pour {rows} carreaux")
         if len(bad):
-            where = f"{path}: {word} {bad[0] + offset}"
-            raise InputError(f"{where}: column {name!r} is {values[bad[0]]:g}; expected a number ≥ 0")
+            where = f"{path} : {ROW_WORDS.get(word, word)} {bad[0] + offset}"
+            shown = "est vide" if np.isnan(values[bad[0]]) else f"vaut {values[bad[0]]:g}"
+            raise InputError(f"{where} : la colonne {name!r} {shown} ; attendu un nombre ≥ 0")
         found[name.lower()] = values
     return found
+
+
+def _floats(array: pa.Array, path: Path, numbering: tuple[str, int], name: str) -> np.ndarray:
+    """A column as floats (nulls are NaN); text that is not a number is an error naming its row.
+
+    A GeoPackage or Shapefile made from a CSV may hold the counts as text fields.
+    """
+    word, offset = numbering
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        text = pc.utf8_trim_whitespace(array)
+        number = pc.match_substring_regex(text, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+        wrong = np.flatnonzero(~np.asarray(pc.fill_null(number, True).to_numpy(zero_copy_only=False), dtype=bool))
+        if len(wrong):
+            value = array[int(wrong[0])].as_py()
+            raise InputError(
+                f"{path} : {ROW_WORDS.get(word, word)} {wrong[0] + offset} : la colonne {name!r} contient {value!r} ; "
+                "attendu un nombre (avec un point décimal : 0.5)"
+            )
+        array = pc.cast(text, pa.float64())
+    try:
+        return np.asarray(pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(f"{path} : la colonne {name!r} est de type {array.type} ; attendu des nombres") from None
 
 
 def read_zones(path: Path) -> gpd.GeoDataFrame:
@@ -239,7 +270,7 @@ def read_zones(path: Path) -> gpd.GeoDataFrame:
         layers = {"qpv": geo.qpv, **{name: geo.layers[name] for name in ZONE_LAYERS[1:] if name in geo.layers}}
         parts = [_named(layer, kind) for kind, layer in layers.items() if len(layer)]
         if not parts:
-            raise InputError(f"{path}: no zone in its qpv, quartier_vecu or veille_active layers")
+            raise InputError(f"{path} : aucune zone dans ses couches qpv, quartier_vecu et veille_active")
         return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs)
     layer = read_layer(path, "zones")
     _require_polygons(layer, path, "zones")
@@ -261,7 +292,8 @@ def _require_polygons(layer: gpd.GeoDataFrame, path: Path, what: str) -> None:
     wrong = np.flatnonzero(~np.isin(kinds, POLYGONAL))
     if len(wrong):
         raise InputError(
-            f"{path}: feature {wrong[0] + 1} is a {layer.geometry.iloc[wrong[0]].geom_type}; expected polygons ({what})"
+            f"{path} : l'entité {wrong[0] + 1} est un {layer.geometry.iloc[wrong[0]].geom_type} ; "
+            f"attendu des polygones ({what})"
         )
 
 
@@ -384,7 +416,8 @@ def indicators(places: gpd.GeoDataFrame, grid: IndicatorGrid) -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``method``, every indicator of :data:`INDICATORS` (NaN where the grid lacks a column),
-        ``low_income_method``, ``imputed_share``, ``grid_coverage``, ``fragile``, ``fragile_reason``.
+        ``low_income_method``, ``imputed_share``, ``grid_coverage``, ``fragile``, ``fragile_reason``;
+        figures unrounded (:func:`rounded`).
 
     Examples
     --------
@@ -395,7 +428,7 @@ def indicators(places: gpd.GeoDataFrame, grid: IndicatorGrid) -> pd.DataFrame:
     >>> grid = IndicatorGrid("2019", counts, squares, "EPSG:3035", "estimated")
     >>> zone = gpd.GeoDataFrame({"kind": ["zone"]}, geometry=[shapely.box(0, 0, 300, 200)], crs="EPSG:3035")
     >>> row = indicators(zone, grid).iloc[0]
-    >>> float(row["residents"]), float(row["one_person_share"]), row["method"]
+    >>> float(row["residents"]), round(float(row["one_person_share"]), 4), row["method"]
     (150.0, 0.4167, 'area-weighted')
     """
     shapes = places.geometry.to_numpy()
@@ -403,18 +436,19 @@ def indicators(places: gpd.GeoDataFrame, grid: IndicatorGrid) -> pd.DataFrame:
     weights = overlap_weights(shapes, whole, grid)
     columns = list(grid.counts.columns)
     sums = pd.DataFrame(weights @ grid.counts.to_numpy(dtype=float), columns=columns)
-    table = pd.DataFrame({"method": _methods(weights)})
+    table: pd.DataFrame = pd.DataFrame({"method": _methods(weights)})
     with np.errstate(divide="ignore", invalid="ignore"):
         for indicator in INDICATORS:
             table[indicator.name] = _ratio(sums, indicator.numerator, indicator.denominator)
         table["low_income_method"] = np.where(np.isfinite(table["low_income_share"]), grid.low_income_method, "")
         table["imputed_share"] = _ratio(sums, "ind_imputed", "ind")
         area = shapely.area(shapes)
-        table["grid_coverage"] = np.where(whole, 1.0, shapely.area(shapely.intersection(shapes, grid.extent)) / area)
+        # the grid row too: with two vintages it spans both grids' boxes, which may differ
+        table["grid_coverage"] = shapely.area(shapely.intersection(shapes, grid.extent)) / area
     reasons = _fragile(sums, table["imputed_share"].to_numpy())
     table["fragile"] = reasons != ""
     table["fragile_reason"] = reasons
-    return _rounded(table)
+    return table
 
 
 def _methods(weights: sparse.csr_matrix) -> np.ndarray:
@@ -445,8 +479,13 @@ def _fragile(sums: pd.DataFrame, imputed: np.ndarray) -> np.ndarray:
     return np.where(both, np.char.add(np.char.add(few, ";"), mostly), np.char.add(few, mostly)).astype(object)
 
 
-def _rounded(table: pd.DataFrame) -> pd.DataFrame:
-    """Figures rounded to what they mean (a tenth of a resident, a hundredth of a percent, a euro)."""
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy with figures rounded to what they mean (a tenth of a resident, a hundredth of a percent, a euro).
+
+    For the CSV and the API; the page formats the unrounded figures (rounding twice, 0.03846 would
+    read 0.0385, then 3,9 %).
+    """
+    table = table.copy()
     for column in table.columns:
         unit = UNITS.get(_base(column))
         if unit is not None:
@@ -463,17 +502,22 @@ def combine(tables: list[pd.DataFrame], vintages: list[str]) -> pd.DataFrame:
     """One table from each vintage's: columns suffixed ``_{vintage}``, and ``{indicator}_change``.
 
     The change is the last vintage minus the first; it is empty (NaN) wherever either is, so a
-    column one vintage lacks never reads as zero. One vintage: its table, unsuffixed.
+    column one vintage lacks never reads as zero, and wherever the two grids cover different
+    shares of the territory (``grid_coverage``, :data:`~carroyage.settings.CHANGE_MAX_COVERAGE_GAP`):
+    they would not describe the same place. One vintage: its table, unsuffixed.
     """
     if len(tables) == 1:
         return tables[0]
     parts = [table.add_suffix(f"_{vintage}") for table, vintage in zip(tables, vintages, strict=True)]
+    gap = (tables[-1]["grid_coverage"] - tables[0]["grid_coverage"]).abs()
+    comparable = gap.to_numpy() <= CHANGE_MAX_COVERAGE_GAP
     changes = {
-        f"{indicator.name}_change": tables[-1][indicator.name] - tables[0][indicator.name]
+        f"{indicator.name}_change": (tables[-1][indicator.name] - tables[0][indicator.name]).where(comparable)
         for indicator in INDICATORS
         if indicator.name in tables[0]
     }
-    return _rounded(pd.concat([*parts, pd.DataFrame(changes)], axis=1))
+    combined: pd.DataFrame = pd.concat([*parts, pd.DataFrame(changes)], axis=1)
+    return combined
 
 
 def read_stats(path: Path) -> pd.DataFrame:
@@ -492,8 +536,8 @@ def read_stats(path: Path) -> pd.DataFrame:
     missing = [c for c in ("codeqpv", "popmuniqpv") if c not in lower]
     if missing:
         raise InputError(
-            f"{path}: no column {', '.join(missing)}; "
-            "expected INSEE's QPV figures (codeQPV, popMuniQPV, taux_pauvrete_60%)"
+            f"{path} : pas de colonne {', '.join(missing)} ; "
+            "attendu les chiffres INSEE des QPV (codeQPV, popMuniQPV, taux_pauvrete_60%)"
         )
     figures = pd.DataFrame({"code": frame[lower["codeqpv"]].str.strip()})
     for source, target in STATS_RENAMES.items():
@@ -539,11 +583,16 @@ def with_insee(
             out[f"poverty_ratio{suffix}"] = (
                 out.get(f"household_poverty_rate{suffix}", np.nan) / out["insee_poverty_rate"]
             )
-    return _rounded(out.replace([np.inf, -np.inf], np.nan))
+    finite: pd.DataFrame = out.replace([np.inf, -np.inf], np.nan)
+    return finite
 
 
-def tableau(places: gpd.GeoDataFrame, grids: list[IndicatorGrid], stats: pd.DataFrame | None = None) -> pd.DataFrame:
+def tableau(
+    places: gpd.GeoDataFrame, grids: list[IndicatorGrid], stats: pd.DataFrame | None = None, *, exact: bool = False
+) -> pd.DataFrame:
     """The whole tableau: identity columns, each vintage's indicators and changes, INSEE's figures.
+
+    Figures are :func:`rounded` unless ``exact``.
 
     Examples
     --------
@@ -566,4 +615,5 @@ def tableau(places: gpd.GeoDataFrame, grids: list[IndicatorGrid], stats: pd.Data
     parts = [part.drop(columns=unsupported) for part in parts]
     identity = pd.DataFrame(places[list(IDENTITY)]).reset_index(drop=True)
     table = pd.concat([identity, combine(parts, vintages)], axis=1)
-    return with_insee(table, places.reset_index(drop=True), stats, vintages)
+    full = with_insee(table, places.reset_index(drop=True), stats, vintages)
+    return full if exact else rounded(full)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import labels
 from .options import Quiet, Stages, app, written
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @app.command()
@@ -62,15 +66,26 @@ def indicators(
         national_medians=national_median,
         progress=Stages(quiet),
     )
-    table = result.table
-    residents = "residents" if "residents" in table else next(c for c in table.columns if c.startswith("residents_"))
-    ratio = residents.replace("residents", "population_ratio")
-    typer.echo(f"{'territory':10} {'code':10} {'name':30} {'residents':>10} {'INSEE':>8} {'ratio':>6} fragile")
-    for row in table.to_dict("records"):
-        insee = row.get("insee_population")
-        typer.echo(
-            f"{row['kind']:10} {str(row['code'])[:10]:10} {str(row['name'])[:30]:30} {row[residents]:10,.0f} "
-            + (f"{insee:8,.0f} {row[ratio]:6.2f}" if insee == insee and insee is not None else f"{'':8} {'':6}")
-            + (" yes" if bool(row.get("fragile", row.get(residents.replace("residents", "fragile")))) else "")
-        )
+    for line in summary(result.table if result.exact is None else result.exact):  # rounded once, as on the page
+        typer.echo(line)
     written(*result.written)
+
+
+def summary(table: pd.DataFrame) -> list[str]:
+    """One line per territory, in French: residents and fragility (the first grid's), INSEE's population, ratio."""
+    residents = "residents" if "residents" in table else next(c for c in table.columns if c.startswith("residents_"))
+    suffix = residents.removeprefix("residents")  # "" or "_2019"
+    heads = labels.SUMMARY_HEADINGS
+    lines = [
+        f"{heads['kind']:10} {heads['code']:10} {heads['name']:30} {heads['residents'] + suffix.replace('_', ' '):>14} "
+        f"{heads['insee']:>8} {heads['ratio']:>7} {heads['fragile']}"
+    ]
+    for row in table.to_dict("records"):
+        insee, ratio = float(row["insee_population"]), float(row[f"population_ratio{suffix}"])
+        lines.append(
+            f"{labels.SUMMARY_KINDS.get(str(row['kind']), str(row['kind'])):10} {str(row['code'])[:10]:10} "
+            f"{str(row['name'])[:30]:30} {labels.integer(float(row[residents])):>14} "
+            + (f"{labels.integer(insee):>8} {labels.decimal(ratio):>7}" if insee == insee else f"{'':8} {'':7}")
+            + (f" {labels.FRAGILE_MARK}" if bool(row[f"fragile{suffix}"]) else "")
+        )
+    return lines

@@ -40,6 +40,7 @@ SHOWN = (
         f"age_{group}_share"
         for group in ("0_3", "4_5", "6_10", "11_17", "18_24", "25_39", "40_54", "55_64", "65_79", "80p")
     ),
+    "age_unknown_share",
     "imputed_share",
     "grid_coverage",
 )
@@ -109,8 +110,8 @@ h2 { font-size: 18px; margin: 0 0 6px; }
 nav ul { columns: 3; padding-left: 18px; margin: 4px 0 20px; }
 section { margin: 0 0 28px; padding-top: 8px; border-top: 2px solid var(--ink); }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; table-layout: fixed; }
-thead tr:first-child th:first-child { width: 30%; }
-th.method { width: 13%; }
+thead tr:first-child th:first-child { width: 28%; }
+th.method { width: 15%; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--rule); vertical-align: top; }
 thead th { text-align: right; background: var(--band); font-weight: 600; }
 thead tr:first-child th:first-child, tbody th { text-align: left; font-weight: normal; }
@@ -347,7 +348,7 @@ def _method(row: pd.Series, name: str, suffix: str, insee: bool) -> str:
 def require_openpyxl(path: Path) -> None:
     """Fail at once, in one line, when ``--xlsx`` is asked for and openpyxl is missing."""
     if importlib.util.find_spec("openpyxl") is None:
-        raise OutputError(f"{path}: openpyxl is needed to write .xlsx files (pip install openpyxl)")
+        raise OutputError(f"{path} : openpyxl est nécessaire pour écrire un classeur .xlsx (pip install openpyxl)")
 
 
 def write_xlsx(table: pd.DataFrame, path: Path, manifest: Manifest) -> Path:
@@ -359,7 +360,7 @@ def write_xlsx(table: pd.DataFrame, path: Path, manifest: Manifest) -> Path:
     sheet = book.active
     sheet.title = "Tableau"
     sheet.append([_column_label(column) for column in table.columns])
-    for record in table.itertuples(index=False):
+    for record in _french_words(table).itertuples(index=False):
         sheet.append([_cell_value(value) for value in record])
     for position, column in enumerate(table.columns, start=1):
         style = XLSX_FORMATS.get(_xlsx_unit(column))
@@ -376,6 +377,27 @@ def write_xlsx(table: pd.DataFrame, path: Path, manifest: Manifest) -> Path:
     with atomic_path(path) as temporary:
         temporary.write_bytes(_stable_zip(buffer.getvalue()))
     return path
+
+
+def _french_words(table: pd.DataFrame) -> pd.DataFrame:
+    """The table's words in French (territory kind, zone type, method, fragile reason), as the page says them."""
+    words = {
+        "kind": labels.TERRITORY_KINDS,
+        "zone_type": labels.ZONE_TYPES,
+        "method": labels.METHODS,
+        "low_income_method": labels.METHODS,
+        "fragile_reason": labels.FRAGILE_REASONS,
+    }
+    shown: pd.DataFrame = table.copy()
+    for column in table.columns:
+        french_of = words.get(_split(column)[0])
+        if french_of is None:
+            continue
+        text = table[column].fillna("").astype(str)
+        for word, french in french_of.items():  # a few words, each replaced in the whole column at once
+            text = text.str.replace(rf"(?<![^;]){re.escape(word)}(?![^;])", french, regex=True)
+        shown[column] = text.str.replace(";", ", ", regex=False)
+    return shown
 
 
 def _column_label(column: str) -> str:
