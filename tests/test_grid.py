@@ -27,6 +27,10 @@ def test_real_id_is_lower_left_corner():
     "bad,expected",
     [
         ("CRS3035RES200mN2999000", "ligne 2 : identifiant de carreau 'CRS3035RES200mN2999000' mal formé"),
+        (  # 20 digits would overflow int64 (found by the long fuzzing profile)
+            "CRS3035RES200mN29990000000000000000E3763200",
+            "ligne 2 : identifiant de carreau 'CRS3035RES200mN29990000000000000000E3763200' mal formé",
+        ),
         (
             "CRS3035RES200mN2999050E3763200",
             "ligne 2 : carreau 'CRS3035RES200mN2999050E3763200' hors de la grille de 200 m",
@@ -40,6 +44,11 @@ def test_real_id_is_lower_left_corner():
 def test_bad_ids_name_the_row(bad, expected):
     with pytest.raises(GridIdError, match="grid.csv : " + expected.replace("(", r"\(").replace(")", r"\)")):
         parse_ids(["CRS3035RES200mN2999000E3763200", bad], "grid.csv")
+
+
+def test_ids_too_long_for_int64_are_refused_on_the_fast_path_too():
+    with pytest.raises(GridIdError, match="ligne 1 : identifiant de carreau .* mal formé"):
+        parse_ids(["CRS3035RES200mN29990000000000000000E3763200"] * 2, "grid.csv")
 
 
 def test_grid_positions_round_trip():

@@ -89,7 +89,7 @@ def prepare(
 ) -> Prepared:
     """Fit the cells' income distributions and settle the reference medians (see :func:`delimit`)."""
     if cells.frame["population"].sum() <= 0:
-        raise InputError(f"{cells.source}: no residents in any cell; expected population > 0")
+        raise InputError(f"{cells.source} : aucun carreau habité ; attendu au moins un carreau de population positive")
     if model is None:
         use_national = national_median is not None and cells.income_concept == "disposable"
         model = (
@@ -179,7 +179,7 @@ def delimit(
     model : IncomeModel, optional
         Estimator assumptions (national figures).
     progress : callable, optional
-        Called with a short message at each stage.
+        Called with a short message, in French, at each stage.
     **parameters
         Rule parameters to override (``contiguity``, ``min_population``, ``threshold_fraction``...).
 
@@ -197,7 +197,7 @@ def delimit(
     """
     say = progress or (lambda message: None)
     rule = get_rule(rule).with_params(**parameters)
-    say("income distributions and reference medians")
+    say("distributions des revenus et médianes de référence")
     prepared = prepare(
         cells,
         national_median=national_median,
@@ -205,9 +205,9 @@ def delimit(
         agglomeration_population=agglomeration_population,
         model=model,
     )
-    say("low-income shares and clusters" + (" (estimated)" if not cells.exact else ""))
+    say("parts sous le seuil" + ("" if cells.exact else " estimées") + " et regroupement des carreaux contigus")
     outcome = apply_rule(prepared, rule)
-    say("quartier polygons")
+    say("contours des quartiers")
     return build_geography(prepared, outcome)
 
 

@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 from ..errors import GridIdError
 from ..labels import ROW_WORDS
 
-ID_PATTERN = r"^CRS(?P<epsg>\d{4,5})RES(?P<res>\d+)mN(?P<y>\d+)E(?P<x>\d+)$"
+# Bounded digit runs: a coordinate of 10+ digits (over 1,000 km x 1,000) is no grid cell and would
+# overflow int64 when decoded.
+ID_PATTERN = r"^CRS(?P<epsg>\d{4,5})RES(?P<res>\d{1,6})mN(?P<y>\d{1,9})E(?P<x>\d{1,9})$"
 ID_TEMPLATE = "CRS{epsg}RES{res}mN{y}E{x}"
 
 

@@ -17,10 +17,12 @@ edge or corner (queen). Both are structural choices of the method calibrated in 
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ..errors import RuleError
+from ..labels import EXPECTED_RANGES, VALUE_EXPECTED, one_of
 from ..settings import MAX_GAP_FILL_CELLS
 
 CONTIGUITIES = ("rook", "queen")
@@ -94,37 +96,55 @@ class Rule:
     min_agglomeration_population: int = 10_000
 
     def __post_init__(self) -> None:
+        share = EXPECTED_RANGES["strictly_between"].format(low=0, high=1)
+        weight = EXPECTED_RANGES["between"].format(low=0, high=1)
+        at_least_zero = VALUE_EXPECTED["greater_than_equal"].format(ge=0)
         checks = [
-            (0 < self.threshold_fraction < 1, "threshold_fraction must lie in (0, 1)"),
-            (0 <= self.national_weight <= 1, "national_weight must lie in [0, 1]"),
+            (0 < self.threshold_fraction < 1, "threshold_fraction", self.threshold_fraction, share),
+            (0 <= self.national_weight <= 1, "national_weight", self.national_weight, weight),
             (
                 0 <= self.large_agglomeration_national_weight <= 1,
-                "large_agglomeration_national_weight must lie in [0, 1]",
+                "large_agglomeration_national_weight",
+                self.large_agglomeration_national_weight,
+                weight,
             ),
-            (0 < self.low_income_share < 1, "low_income_share must lie in (0, 1)"),
-            (self.min_population >= 0, "min_population must be ≥ 0"),
-            (self.round_up_to >= 0, "round_up_to must be ≥ 0"),
+            (0 < self.low_income_share < 1, "low_income_share", self.low_income_share, share),
+            (self.min_population >= 0, "min_population", self.min_population, at_least_zero),
+            (self.round_up_to >= 0, "round_up_to", self.round_up_to, at_least_zero),
             (
                 0 <= self.gap_fill_cells <= MAX_GAP_FILL_CELLS,
-                f"gap_fill_cells (--gap-fill) must lie in [0, {MAX_GAP_FILL_CELLS:,}], got {self.gap_fill_cells:,}",
+                "gap_fill_cells (--gap-fill)",
+                self.gap_fill_cells,
+                EXPECTED_RANGES["between"].format(low=0, high=MAX_GAP_FILL_CELLS),
             ),
-            (self.contour_ring_cells >= 0, "contour_ring_cells must be ≥ 0"),
-            (self.min_agglomeration_population >= 0, "min_agglomeration_population must be ≥ 0"),
+            (self.contour_ring_cells >= 0, "contour_ring_cells", self.contour_ring_cells, at_least_zero),
+            (
+                self.min_agglomeration_population >= 0,
+                "min_agglomeration_population",
+                self.min_agglomeration_population,
+                at_least_zero,
+            ),
             (
                 self.contiguity in CONTIGUITIES,
-                f"contiguity must be one of {', '.join(CONTIGUITIES)}, got {self.contiguity!r}",
+                "contiguity",
+                shlex.quote(self.contiguity),
+                f"attendu {one_of(CONTIGUITIES)}",
             ),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise RuleError(f"rule {self.name}: {message}")
+        for ok, name, value, expected in checks:
+            if not ok:  # the value as the command line reads it: 1.5, 1000000, diagonal
+                raise RuleError(f"règle {self.name} : {name} {value} ; {expected}")
 
     def with_params(self, **changes: object) -> Rule:
         """A copy with some parameters changed (``None`` values are ignored)."""
         given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         unknown = set(given) - {f.name for f in fields(self)}
         if unknown:
-            raise RuleError(f"rule {self.name}: unknown parameter(s) {', '.join(sorted(unknown))}")
+            what = "paramètres inconnus" if len(unknown) > 1 else "paramètre inconnu"
+            raise RuleError(
+                f"règle {self.name} : {what} {', '.join(sorted(unknown))} ; "
+                f"attendu {one_of(f.name for f in fields(self) if f.name not in ('name', 'description'))}"
+            )
         return replace(self, **given)
 
     def params(self) -> dict[str, object]:
@@ -169,7 +189,10 @@ class Rule:
         if agglomeration_population >= self.large_agglomeration_population:
             weight = self.large_agglomeration_national_weight
         if weight > 0 and national_median is None:
-            raise RuleError(f"rule {self.name} needs the national median (--national-median EUR)")
+            raise RuleError(
+                f"règle {self.name} : médiane nationale manquante ; attendu --national-median "
+                "(revenu médian national, en € par an)"
+            )
         national = 0.0 if national_median is None else float(national_median)
         reference = weight * national + (1 - weight) * float(agglomeration_median)
         fraction = self.threshold_fraction if fraction is None else fraction
@@ -231,4 +254,4 @@ def get_rule(name: str | Rule) -> Rule:
     try:
         return RULES[name]
     except KeyError:
-        raise RuleError(f"unknown rule {name!r}; expected one of {', '.join(RULES)}") from None
+        raise RuleError(f"règle {shlex.quote(name)} inconnue ; attendu {one_of(RULES)}") from None

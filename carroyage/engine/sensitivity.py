@@ -8,6 +8,7 @@ a city takes seconds.
 from __future__ import annotations
 
 import itertools
+import shlex
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -16,12 +17,16 @@ import pandas as pd
 from shapely import box
 
 from ..errors import InputError
+from ..labels import USAGE
 from .delimit import Prepared, apply_rule
 from .rules import Rule
 
 
 def parse_range(text: str, what: str) -> list[float]:
     """``"0.55:0.65:0.01"`` (start:stop:step, both ends included) or ``"0.55,0.6"``.
+
+    A value that is neither is refused in French, as the command line echoes it
+    (``--threshold 0.65:0.55 : attendu début:fin:pas ...``).
 
     Examples
     --------
@@ -37,9 +42,8 @@ def parse_range(text: str, what: str) -> list[float]:
             return [round(start + i * step, 10) for i in range(count)]
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise InputError(
-            f"{what} {text!r}: expected start:stop:step (e.g. 0.55:0.65:0.01) or a comma-separated list"
-        ) from None
+        expected = "attendu début:fin:pas (par ex. 0.55:0.65:0.01) ou une liste séparée par des virgules"
+        raise InputError(USAGE["bad_value"].format(name=what, value=shlex.quote(text), expected=expected)) from None
 
 
 def sensitivity(
