@@ -30,6 +30,7 @@ Conventions for every message a user reads (CLI help, stage lines, summaries, er
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterable
 
 THOUSANDS = "\u202f"  # French thousands separator: a narrow no-break space
 
@@ -270,6 +271,10 @@ MAP_OUT_FORMAT = "{path} : format de carte inconnu ; attendu un nom en .html, .p
 STATIC_FORMAT = "{path} : format de carte statique inconnu ; attendu un nom en .png ou .pdf"
 UNKNOWN_CRS = "{value} : système de coordonnées inconnu ; attendu un code EPSG, par ex. 2154 ou EPSG:2154"
 OUTSIDE_CRS = "{path} : la couche {layer} sort du domaine d'EPSG:{epsg} ; attendu un système couvrant le territoire"
+CRS_ELSEWHERE = (
+    "{path} : EPSG:{epsg} ({name}) ne couvre pas le territoire de la géographie ; une faute de frappe ? "
+    "(métropole : 2154, Lambert-93)"
+)
 VERSION = "carroyage {version}"
 COMPARE_LAYERS = {
     "new": "Quartiers entrants",
@@ -399,6 +404,22 @@ VALUE_EXPECTED = {
     "less_than": "attendu un nombre inférieur à {lt}",
 }
 """What an option's value should have been, by the type of the validation error."""
+EXPECTED_RANGES = {
+    "between": "attendu un nombre de {low} à {high}",
+    "strictly_between": "attendu un nombre strictement entre {low} et {high}",
+}
+"""What a value outside a closed or an open range should have been (rule parameters)."""
+
+
+def one_of(names: Iterable[str]) -> str:
+    """Choices as French prose, for ``attendu ...`` (``rook ou queen``, ``a, b ou c``).
+
+    >>> one_of(["seed", "decree-2014"]), one_of("abc")
+    ('seed ou decree-2014', 'a, b ou c')
+    """
+    choices = list(names)
+    return ", ".join(choices[:-1]) + " ou " + choices[-1] if len(choices) > 1 else "".join(choices)
+
 
 ROW_WORDS = {"line": "ligne", "row": "ligne", "feature": "entité"}
 """How an error numbers the rows of a file: CSV lines, table rows, GIS features."""

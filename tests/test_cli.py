@@ -38,7 +38,7 @@ def test_delimit_amiens_writes_layers_manifest_and_summary(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "quartiers" in result.stdout and "ESTIMATED" in result.stdout and "QC001" in result.stdout
-    assert "reference medians" in result.stderr  # stage messages
+    assert "médianes de référence" in result.stderr  # stage messages
     assert re.search(r"^  \[ *\d+,\d\d s\] \S.*…$", result.stderr, re.MULTILINE), result.stderr  # French seconds
     assert f"écrit : {out}, " in result.stdout
     layers = dict(pyogrio.list_layers(out))
@@ -177,12 +177,14 @@ def test_missing_file_and_unknown_format(tmp_path):
 def test_decree_without_national_median_and_bad_parameter(write_csv, tmp_path):
     path = write_csv(good_frame())
     assert_one_line_error(
-        run("delimit", path, "--out", tmp_path / "x.gpkg"), "decree-2014", "needs the national median"
+        run("delimit", path, "--out", tmp_path / "x.gpkg"),
+        "règle decree-2014 : ",
+        "médiane nationale manquante ; attendu --national-median",
     )
     assert_one_line_error(
         run("delimit", path, "--national-median", "22040", "--contiguity", "diagonal", "--out", tmp_path / "x.gpkg"),
-        "decree-2014",
-        "contiguity must be one of rook, queen",
+        "règle decree-2014 : ",
+        "contiguity diagonal ; attendu rook ou queen",
     )
     assert not (tmp_path / "x.gpkg").exists()
 
@@ -288,7 +290,7 @@ def test_sensitivity_over_eleven_thresholds_and_both_contiguities_takes_seconds(
 
 def test_sensitivity_rejects_a_bad_range(tmp_path):
     result = run("sensitivity", AMIENS_2019, "--national-median", "22040", "--threshold", "0.65:0.55:0.01")
-    assert_one_line_error(result, "--threshold", "expected start:stop:step")
+    assert_one_line_error(result, "--threshold 0.65:0.55:0.01 : ", "attendu début:fin:pas")
 
 
 def test_geotiff_grid_with_exact_counts(tmp_path):
