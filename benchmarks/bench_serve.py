@@ -14,7 +14,14 @@ baseline measured in the same run, a trivial FastAPI app on uvicorn answering ``
 It prints p50, p99 and max latency and the errors of each kind, and the p99 of the lookups over
 the baseline's. Every request has a timeout and the whole run a bound (``--budget`` seconds); the
 servers are stopped at the end, whatever happens. The figure is a machine's, under its load at
-that moment: quote the ratio to the baseline rather than the milliseconds::
+that moment: quote the ratio to the baseline rather than the milliseconds.
+
+Only loopback is spoken to, never through a proxy (clients with ``trust_env=False``, servers with
+``NO_PROXY``: CI machines may set ``HTTP_PROXY``/``ALL_PROXY`` for the package registries). The
+two servers get distinct ports, and each is ready only when it answers 200 as itself (the
+baseline echoes a token of this run, carroyage's ``/openapi.json`` has its title) while its
+process runs; a server that could not take its port is started again on another. When requests
+fail, the servers' own logs are printed with the errors::
 
     python benchmarks/bench_serve.py [--requests 480] [--clients 8] [--budget 180]
 """
@@ -23,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -31,13 +40,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
 TARGET_P99 = 0.050  # seconds: the lookups' p99 the old unit test asked for
 ROUNDS = 4
+LOOPBACK = "127.0.0.1,localhost,::1"
+TOKEN = secrets.token_hex(8)
+"""Echoed by this run's baseline server: an answer from any other server is not it."""
 BASELINE_APP = """\
 import sys
 
@@ -49,7 +61,7 @@ app = FastAPI()
 
 @app.get("/ping")
 async def ping() -> dict:
-    return {"ok": True}
+    return {"ok": True, "token": sys.argv[2]}
 
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
@@ -66,43 +78,96 @@ class Kind:
     errors: list[str] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (all held open while they are chosen)."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
 
 
-def wait_for(url: str, proc: subprocess.Popen, deadline: float) -> None:
+def loopback_client(base_url: str, timeout: float = 10.0) -> httpx.Client:
+    """A client for a server on 127.0.0.1: no proxy, whatever the environment says."""
+    return httpx.Client(base_url=base_url, timeout=timeout, trust_env=False)
+
+
+def is_carroyage(reply: httpx.Response) -> bool:
+    return reply.json().get("info", {}).get("title", "").startswith("carroyage")
+
+
+def is_baseline(reply: httpx.Response) -> bool:
+    return reply.json().get("token") == TOKEN
+
+
+def wait_for(url: str, proc: subprocess.Popen, deadline: float, expected) -> None:
+    """Until ``url`` answers 200 with what ``expected`` recognises, ``proc`` still running."""
+    last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited ({proc.returncode}) before answering")
+            raise ServerExited(f"the server exited ({proc.returncode}) before answering {url} (last: {last})")
         try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer in time")
+            reply = httpx.get(url, timeout=2.0, trust_env=False)
+            if reply.status_code == 200 and expected(reply) and proc.poll() is None:
+                return
+            last = f"HTTP {reply.status_code}, not the expected server"
+        except (httpx.TransportError, ValueError) as exc:
+            last = type(exc).__name__
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 as expected in time (last: {last})")
+
+
+class ServerExited(RuntimeError):
+    pass
+
+
+@dataclass
+class Running:
+    """A server process started by :func:`server`: its URL, process and log."""
+
+    url: str
+    proc: subprocess.Popen
+    log: object
+
+    def log_tail(self, chars: int = 2000) -> str:
+        self.log.seek(0)
+        return self.log.read()[-chars:]
 
 
 @contextmanager
-def server(command: list[str], url: str, deadline: float) -> Iterator[None]:
-    """A server process until the block ends; always stopped, its stderr shown if it failed."""
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            wait_for(url, proc, deadline)
-            yield
-        except BaseException:
-            log.seek(0)
-            sys.stderr.write(log.read()[-2000:])
-            raise
-        finally:
-            proc.terminate()
+def server(command, ready: str, expected, deadline: float, attempts: int = 3) -> Iterator[Running]:
+    """A server process until the block ends; always stopped, its stderr shown if it failed.
+
+    ``command(port)`` is the command line for a port; ``ready`` the path answering 200 once it
+    is up. A server that exits before answering (its port taken meanwhile) is started again on
+    another port, ``attempts`` times in all.
+    """
+    environment = {**os.environ, "NO_PROXY": LOOPBACK, "no_proxy": LOOPBACK}
+    for attempt in range(attempts):
+        port = free_ports(1)[0]
+        url = f"http://127.0.0.1:{port}"
+        with tempfile.TemporaryFile("w+") as log:
+            proc = subprocess.Popen(command(port), stdout=subprocess.DEVNULL, stderr=log, env=environment)
+            running = Running(url, proc, log)
             try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                try:
+                    wait_for(url + ready, proc, deadline, expected)
+                except ServerExited:
+                    if attempt == attempts - 1:
+                        raise
+                    continue
+                yield running
+                return
+            except BaseException:
+                sys.stderr.write(running.log_tail())
+                raise
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def addresses() -> list[dict[str, object]]:
@@ -118,7 +183,7 @@ def load(kind: Kind, requests: int, clients: int, deadline: float) -> None:
     """``requests`` requests of one kind from ``clients`` threads, each its own connection."""
 
     def client(seed: int) -> None:
-        with httpx.Client(base_url=kind.base_url, timeout=10.0) as session:
+        with loopback_client(kind.base_url) as session:
             for i in range(seed, requests, clients):
                 if time.monotonic() > deadline:
                     kind.errors.append("budget exhausted")
@@ -128,11 +193,12 @@ def load(kind: Kind, requests: int, clients: int, deadline: float) -> None:
                 try:
                     reply = session.get(kind.path, params=params)
                 except httpx.HTTPError as exc:
-                    kind.errors.append(type(exc).__name__)
+                    kind.errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                if reply.status_code != 200:
+                    kind.errors.append(f"HTTP {reply.status_code}: {reply.text[:80]}")
                     continue
                 kind.latencies.append(time.perf_counter() - start)
-                if reply.status_code != 200:
-                    kind.errors.append(f"HTTP {reply.status_code}")
 
     threads = [threading.Thread(target=client, args=(seed,), daemon=True) for seed in range(clients)]
     for thread in threads:
@@ -156,22 +222,22 @@ def main() -> None:
     from carroyage.data import BAN_FIXTURE
 
     deadline = time.monotonic() + args.budget
-    ours, base = free_port(), free_port()
-    ours_url, base_url = f"http://127.0.0.1:{ours}", f"http://127.0.0.1:{base}"
-    serve = [sys.executable, "-m", "carroyage", "serve", "--host", "127.0.0.1", "--port", str(ours)]
+    serve = [sys.executable, "-m", "carroyage", "serve", "--host", "127.0.0.1", "--ban", str(BAN_FIXTURE)]
     coordinates = [{"lon": round(2.28 + 0.001 * i, 6), "lat": 49.90 + 0.0025 * (i % 9)} for i in range(40)]
-    kinds = [
-        Kind("baseline: trivial FastAPI app /ping", base_url, "/ping", [{}]),
-        Kind("carroyage /openapi.json", ours_url, "/openapi.json", [{}]),
-        Kind("carroyage /api/locate lon/lat", ours_url, "/api/locate", coordinates),
-        Kind("carroyage /api/locate adresse (BAN extract)", ours_url, "/api/locate", addresses()),
-    ]
     started = time.perf_counter()
     with (
-        server([sys.executable, "-c", BASELINE_APP, str(base)], f"{base_url}/ping", deadline),
-        server([*serve, "--ban", str(BAN_FIXTURE)], f"{ours_url}/openapi.json", deadline),
+        server(
+            lambda port: [sys.executable, "-c", BASELINE_APP, str(port), TOKEN], "/ping", is_baseline, deadline
+        ) as base,
+        server(lambda port: [*serve, "--port", str(port)], "/openapi.json", is_carroyage, deadline) as ours,
     ):
         print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
+        kinds = [
+            Kind("baseline: trivial FastAPI app /ping", base.url, "/ping", [{}]),
+            Kind("carroyage /openapi.json", ours.url, "/openapi.json", [{}]),
+            Kind("carroyage /api/locate lon/lat", ours.url, "/api/locate", coordinates),
+            Kind("carroyage /api/locate adresse (BAN extract)", ours.url, "/api/locate", addresses()),
+        ]
         for kind in kinds:  # warm-up, not counted
             warm = Kind(kind.name, kind.base_url, kind.path, kind.params)
             load(warm, 2 * args.clients, args.clients, deadline)
@@ -180,7 +246,11 @@ def main() -> None:
             for kind in kinds:
                 count = share if round_ < ROUNDS - 1 else max(0, args.requests - share * (ROUNDS - 1))
                 load(kind, count, args.clients, deadline)
-    report(kinds, args.clients)
+        report(kinds, args.clients)
+        if any(kind.errors for kind in kinds):  # what the servers said about it
+            for name, running in (("baseline", base), ("carroyage serve", ours)):
+                alive = "running" if running.proc.poll() is None else f"exited ({running.proc.returncode})"
+                print(f"\n{name} on {running.url}, {alive}; its log:\n{running.log_tail() or '(empty)'}")
 
 
 def report(kinds: list[Kind], clients: int) -> None:
@@ -195,7 +265,8 @@ def report(kinds: list[Kind], clients: int) -> None:
         )
     for kind in kinds:
         if kind.errors:
-            print(f"errors, {kind.name}: " + ", ".join(sorted(set(kind.errors))))
+            counts = {error: kind.errors.count(error) for error in sorted(set(kind.errors))}
+            print(f"errors, {kind.name}: " + "; ".join(f"{n} × {error}" for error, n in counts.items()))
     lookup = kinds[2].latencies
     met = p(lookup, 99) < TARGET_P99
     print(

@@ -73,6 +73,32 @@ WORKERS = 1
 """Processes of ``carroyage serve`` (``--workers``); ``locate-csv`` uses every core by default."""
 HOST, PORT = "127.0.0.1", 8000
 """Where ``carroyage serve`` listens by default (loopback only)."""
+HEADERS_TIMEOUT_S = 10.0
+"""``serve``: a connection gets HTTP 408 and is closed unless its request line and headers arrive
+within this many seconds of it opening (or of its first byte after a keep-alive pause): a client
+trickling its headers (slowloris), or opening sockets and sending nothing, holds none for long."""
+REQUEST_TIMEOUT_S = 120.0
+"""``serve``: the same for the whole request, body included (a 50 MB upload needs ~3.4 Mbit/s).
+The computation of the answer is not bounded: a large CSV takes as long as it takes."""
+KEEP_ALIVE_S = 5
+"""``serve``: an idle keep-alive connection is closed after this many seconds (uvicorn's default)."""
+MAX_CONNECTIONS = 200
+"""``serve``: open connections per worker process; a request over the limit gets HTTP 503."""
+MAX_HEADER_BYTES = 16_384
+"""``serve``: request line and headers; longer gets HTTP 431 (browsers send well under 4 KiB)."""
+UPLOAD_DRAIN_MB = 8.0
+"""``serve``: after refusing a body over the limit (HTTP 413), up to this much more of it is read
+and discarded so that the client, still sending, receives the answer rather than a reset."""
+SHUTDOWN_TIMEOUT_S = 10
+"""``serve``: on SIGTERM, requests in flight get this long to finish before connections are cut."""
+
+# -- files for GIS users (docs/publishing.md, "Files for GIS users") -----------------------------
+METROPOLITAN_OUTPUT_EPSG = 2154
+"""CRS of the GeoPackage and GeoParquet files written from a metropolitan grid (EPSG:3035):
+Lambert-93, the legal CRS of metropolitan France (décret 2000-1276), the one INSEE ships its own
+grid files in and the one French GIS teams work in. Grids in any other CRS (the overseas grids,
+built by INSEE in their local CRS, :data:`OVERSEAS_GRID_EPSG`) are written in their own CRS;
+GeoJSON is always EPSG:4326 (RFC 7946). Computation stays in the grid's CRS."""
 
 # -- demo ------------------------------------------------------------------------------------------
 DEMO_RULE = "decree-2014"
@@ -95,6 +121,9 @@ PERSONS_PER_HOUSEHOLD = 2.2
 11 households are then taken as 24.2 residents."""
 REFERENCE_MIN_OVERLAP = 0.05
 """A reference commune stands beside a zone that has at least this share of its area in it."""
+CHANGE_MAX_COVERAGE_GAP = 0.001
+"""Two grid vintages whose coverage of a territory (``grid_coverage``) differs by more than this
+share of its area give it no change: they do not describe the same place."""
 
 # -- household microdata, gridding, secrecy, synthetic households (issue 16; docs/households.md) ---
 HOUSEHOLDS_MAX_BAD_SHARE = 0.05

@@ -56,17 +56,33 @@ def test_startup_benchmark_checks_every_command():
 
 
 def test_serve_benchmark_on_a_few_requests():
-    stdout = run_benchmark("bench_serve.py", "--requests", "16", "--clients", "2", "--budget", "90")
+    result = subprocess.run(
+        [
+            sys.executable,
+            ROOT / "benchmarks" / "bench_serve.py",
+            "--requests",
+            "16",
+            "--clients",
+            "2",
+            "--budget",
+            "90",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    whole = f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    assert result.returncode == 0, whole
     for name in (
         "baseline: trivial FastAPI app /ping",
         "/openapi.json",
         "/api/locate lon/lat",
         "adresse (BAN extract)",
     ):
-        assert name in stdout
-    assert "p99 of lon/lat lookups" in stdout
-    rows = [line.split() for line in stdout.splitlines() if line.startswith(("baseline", "carroyage "))]
-    assert len(rows) == 4 and all(row[-2] == "0" for row in rows)  # no errors
+        assert name in result.stdout, whole
+    assert "p99 of lon/lat lookups" in result.stdout, whole
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith(("baseline", "carroyage "))]
+    assert len(rows) == 4 and all(row[-2] == "0" for row in rows), whole  # no errors (and their causes if any)
 
 
 def test_measured_peak_is_the_commands_own_not_its_parents():

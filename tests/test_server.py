@@ -2,10 +2,9 @@ import json
 import sys
 import threading
 
-import httpx
 import pytest
 from browser import browser_page
-from servers import free_port, process
+from servers import client, free_port, process
 
 from carroyage.data import BAN_FIXTURE
 
@@ -28,32 +27,39 @@ def base_url():
         "--max-upload-mb",
         "0.2",
     ]
-    with process(command, port, timeout=60):
+    with process(command, port, timeout=60, ready="/openapi.json"):
         yield f"http://127.0.0.1:{port}"
 
 
-def test_locate_api_over_http(base_url):
-    inside = httpx.get(f"{base_url}/api/locate", params=INSIDE).json()
+@pytest.fixture(scope="module")
+def http(base_url):
+    """A client of that server, never through a proxy (trust_env=False)."""
+    with client(base_url) as session:
+        yield session
+
+
+def test_locate_api_over_http(http):
+    inside = http.get("/api/locate", params=INSIDE).json()
     assert inside["status"] == "in" and inside["quartiers"][0]["code"] == "QN08003M"
-    address = httpx.get(f"{base_url}/api/locate", params={"adresse": "8 bd du Port, Amiens"}).json()
+    address = http.get("/api/locate", params={"adresse": "8 bd du Port, Amiens"}).json()
     assert address["status"] == "out" and address["geocoding"]["label"] == "8 Boulevard du Port 80000 Amiens"
-    assert httpx.get(f"{base_url}/api/locate", params={"adresse": "zzzz qqqq"}).status_code == 404
-    assert httpx.get(f"{base_url}/api/locate", params={"lon": 400, "lat": 1}).status_code == 400
-    assert httpx.get(f"{base_url}/api/locate").status_code == 400
-    spec = httpx.get(f"{base_url}/openapi.json").json()
+    assert http.get("/api/locate", params={"adresse": "zzzz qqqq"}).status_code == 404
+    assert http.get("/api/locate", params={"lon": 400, "lat": 1}).status_code == 400
+    assert http.get("/api/locate").status_code == 400
+    spec = http.get("/openapi.json").json()
     assert {"/api/locate", "/api/locate-csv", "/api/zones"} <= set(spec["paths"])
 
 
-def test_csv_upload_and_its_size_limit(base_url):
+def test_csv_upload_and_its_size_limit(http):
     content = "id;lon;lat\n1;2.304608;49.91027\n2;abc;49\n3;2.1;49.95\n"
-    reply = httpx.post(f"{base_url}/api/locate-csv", files={"file": ("benef.csv", content.encode())})
+    reply = http.post("/api/locate-csv", files={"file": ("benef.csv", content.encode())})
     assert reply.status_code == 200 and "benef_qpv.csv" in reply.headers["content-disposition"]
     rows = reply.text.splitlines()
     assert len(rows) == 4 and rows[1].startswith("1;2.304608;49.91027;in;qpv;QN08003M")
     assert json.loads(reply.headers["x-carroyage-summary"]) == {"in": 1, "invalid": 1, "out": 1}
     big = ("id;lon;lat\n" + "1;2.3;49.9\n" * 30_000).encode()
-    assert httpx.post(f"{base_url}/api/locate-csv", files={"file": ("big.csv", big)}).status_code == 413
-    bad = httpx.post(f"{base_url}/api/locate-csv", files={"file": ("x.csv", b"id;x\n1;2\n")})
+    assert http.post("/api/locate-csv", files={"file": ("big.csv", big)}).status_code == 413
+    bad = http.post("/api/locate-csv", files={"file": ("x.csv", b"id;x\n1;2\n")})
     assert bad.status_code == 400 and "x.csv" in bad.json()["detail"]
 
 
@@ -61,13 +67,13 @@ def test_eight_concurrent_clients_all_answered(base_url):
     # latency is measured by benchmarks/bench_serve.py, not here: a shared machine's load is no test
     answers, errors = [], []
 
-    def client(seed: int) -> None:
-        with httpx.Client(base_url=base_url) as session:
+    def one_client(seed: int) -> None:
+        with client(base_url) as session:
             for i in range(10):
                 reply = session.get("/api/locate", params={"lon": 2.28 + 0.001 * ((seed * 7 + i) % 40), "lat": 49.90})
                 (answers if reply.status_code == 200 else errors).append(reply.status_code)
 
-    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(8)]
+    threads = [threading.Thread(target=one_client, args=(seed,)) for seed in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -87,12 +93,12 @@ def test_page_answers_in_a_browser(base_url, tmp_path):
         page.screenshot(path=str(tmp_path / "page.png"))
         page.fill("#adresse", "8 bd du Port, Amiens")
         page.click("button[type=submit]")
-        page.wait_for_function("document.querySelector('#resultat').innerText.includes('Hors zone')")
+        page.wait_for_function("() => document.querySelector('#resultat').innerText.includes('Hors zone')")
         assert page.errors == []
 
 
-def test_addok_compatible_search_over_http(base_url):
-    answer = httpx.get(f"{base_url}/search", params={"q": "8 bd du Port 80000 Amiens", "limit": 2}).json()
+def test_addok_compatible_search_over_http(http):
+    answer = http.get("/search", params={"q": "8 bd du Port 80000 Amiens", "limit": 2}).json()
     assert answer["type"] == "FeatureCollection" and answer["limit"] == 2 and answer["query"]
     feature = answer["features"][0]
     assert feature["geometry"] == {"type": "Point", "coordinates": [2.290084, 49.897443]}
@@ -100,23 +106,22 @@ def test_addok_compatible_search_over_http(base_url):
     assert {"label", "score", "housenumber", "id", "type", "name", "postcode", "citycode", "x", "y"} <= set(props)
     assert {"city", "context", "importance", "street"} <= set(props)
     assert props["x"] == 648952.58 and props["housenumber"] == "8" and props["type"] == "housenumber"
-    elsewhere = httpx.get(f"{base_url}/search", params={"q": "8 boulevard du Port 75001 Paris"}).json()
+    elsewhere = http.get("/search", params={"q": "8 boulevard du Port 75001 Paris"}).json()
     assert elsewhere["features"] == []
-    near = httpx.get(f"{base_url}/reverse", params={"lon": 2.29009, "lat": 49.89745}).json()
+    near = http.get("/reverse", params={"lon": 2.29009, "lat": 49.89745}).json()
     assert near["features"][0]["properties"]["id"] == "80021_6590_00008"
-    located = httpx.get(f"{base_url}/api/locate", params={"adresse": "rue de la Limite, Amiens"}).json()
+    located = http.get("/api/locate", params={"adresse": "rue de la Limite, Amiens"}).json()
     assert located["street_partly_in"] is True and located["status"] == "uncertain"
 
 
 def test_serve_over_two_worker_processes():
     port = free_port()
     command = [sys.executable, "-m", "carroyage", "serve", "--port", str(port), "--ban", str(BAN_FIXTURE)]
-    with process([*command, "--workers", "2"], port, timeout=90):
-        url = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=url, timeout=30) as session:
-            for _ in range(40):  # up to both workers: each must have loaded the index
-                reply = session.get(
-                    "/search", params={"q": "1 rue des Tilleuls, Amiens"}, headers={"Connection": "close"}
-                )
-                assert reply.status_code == 200
-                assert reply.json()["features"][0]["properties"]["label"] == "1 Rue des Tilleuls 80080 Amiens"
+    with (
+        process([*command, "--workers", "2"], port, timeout=90, ready="/openapi.json"),
+        client(f"http://127.0.0.1:{port}") as session,
+    ):
+        for _ in range(40):  # up to both workers: each must have loaded the index
+            reply = session.get("/search", params={"q": "1 rue des Tilleuls, Amiens"}, headers={"Connection": "close"})
+            assert reply.status_code == 200
+            assert reply.json()["features"][0]["properties"]["label"] == "1 Rue des Tilleuls 80080 Amiens"
