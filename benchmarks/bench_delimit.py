@@ -13,12 +13,14 @@ to change it), then runs each variant as a process of its own:
   process: interpreter start-up, imports, reading, computing, writing, manifest and summary;
 * ``geopandas``: the plain version a geopandas user would write: pandas CSV read, cell boxes,
   ``union_all`` of candidate cells, spatial join of cells to the unioned quartiers, per-quartier
-  figures, ``to_file`` of the ``qpv`` and ``cells`` layers, the cells with the same eight columns
-  as carroyage's. It uses carroyage's per-cell income model, so only the geometry and I/O
-  machinery differ; its second read of the grid for that model (and importing that model) is
-  not counted. Gap filling is off in the in-process variants (the plain version has none), so
-  both must find the same quartiers; the report says if they do not. The command keeps its
-  default gap filling, as a user would; its quartier count is printed beside.
+  figures, ``to_crs`` and ``to_file`` of the ``qpv`` and ``cells`` layers, the cells with the same
+  eight columns as carroyage's, in the same CRS (Lambert-93, carroyage's default for a metropolitan
+  grid) and with the same NULL for a cell outside every quartier. It uses carroyage's per-cell
+  income model, so only the geometry and I/O machinery differ; its second read of the grid for
+  that model (and importing that model) is not counted. Gap filling is off in the in-process
+  variants (the plain version has none), so both must find the same quartiers, and both must
+  write the same CRS; the report says if they do not. The command keeps its default gap
+  filling, as a user would; its quartier count is printed beside.
 
 Two ratios are printed: the in-process one (the pipelines alone, imports excluded) and the one
 *as a user sees it*: the ``carroyage delimit`` process against the geopandas script's process,
@@ -54,6 +56,8 @@ sys.path.insert(0, str(HERE))
 import measure  # noqa: E402
 
 TARGETS = {"speedup": 5.0, "peak_mb": 2048.0, "compute_over_read": 2.0}
+OUTPUT_EPSG = 2154
+"""The CRS both pipelines write: carroyage's default for a metropolitan grid (Lambert-93)."""
 
 
 def _timed(delimit, cells) -> float:
@@ -100,7 +104,17 @@ def run_variant(variant: str, grid: Path, work: Path, threshold: float = 0.0) ->
         timings["total"] = time.perf_counter() - start - timings["model_read"]
     timings.setdefault("total", time.perf_counter() - start)
     timings["own_hwm_mb"] = own_peak_mb()
+    if variant in ("carroyage", "geopandas"):
+        timings["epsg"] = written_epsg(work / f"{variant}.gpkg")
     return timings
+
+
+def written_epsg(path: Path) -> float:
+    """The EPSG code of the cells layer written (the same for both pipelines, like for like)."""
+    import pyogrio
+    from pyproj import CRS
+
+    return float(CRS.from_user_input(pyogrio.read_info(path, layer="cells")["crs"]).to_epsg() or 0)
 
 
 def own_peak_mb() -> float:
@@ -164,9 +178,10 @@ def plain_geopandas(grid: Path, out: Path, threshold: float) -> tuple[int, float
     figures = figures[(figures["population"] >= 1000) & (figures["low"] > 0.5 * figures["population"])]
     figures["code"] = [f"QC{i:04d}" for i in range(1, len(figures) + 1)]
     qpv = quartiers.merge(figures, left_on="cluster", right_index=True)
-    cells["qpv"] = cells["cluster"].map(figures["code"]).fillna("")
-    qpv.to_file(out, layer="qpv")
-    cells.to_file(out, layer="cells")
+    cells["qpv"] = cells["cluster"].map(figures["code"])  # NULL outside every quartier, as carroyage writes
+    # the CRS carroyage writes a metropolitan grid in (Lambert-93), so both write the same file
+    qpv.to_crs(OUTPUT_EPSG).to_file(out, layer="qpv")
+    cells.to_crs(OUTPUT_EPSG).to_file(out, layer="cells")
     return len(qpv), model_read
 
 
@@ -287,6 +302,10 @@ def report(results: dict[str, dict[str, float]]) -> None:
         f"quartiers: carroyage {ours['quartiers']:.0f}, geopandas {plain['quartiers']:.0f}"
         + ("" if same else "  (DIFFERENT: the comparison is not like for like)")
         + f"; the command (default gap filling) {cli['quartiers']:.0f}"
+    )
+    print(
+        f"cells written in EPSG:{ours['epsg']:.0f} (carroyage) and EPSG:{plain['epsg']:.0f} (geopandas)"
+        + ("" if ours["epsg"] == plain["epsg"] == OUTPUT_EPSG else "  (DIFFERENT: the comparison is not like for like)")
     )
     for name, value, sense, target in rows:
         verdict = ""

@@ -14,9 +14,11 @@ from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pyproj import Transformer
 
 from .errors import InputError
 
@@ -38,7 +40,7 @@ class Geography:
         and the lower-left corner ``x``, ``y``.
     qpv : geopandas.GeoDataFrame
         One row per quartier: ``code``, ``population``, ``median_income``, ``low_income_share``,
-        ``cells``, ``area_ha``, ``estimated``, polygon in EPSG:3035.
+        ``cells``, ``area_ha``, ``estimated``, polygon in the grid's CRS (EPSG:3035).
     manifest : dict
         How it was made: rule version and parameters, threshold, inputs and their hashes, versions.
     layers : dict
@@ -102,17 +104,33 @@ def read_geography(path: str | Path) -> Geography:
             "expected a geography written by `carroyage delimit`"
         ) from exc
     cells = layers.pop("cells")
-    bounds = cells.geometry.bounds
-    table = pd.DataFrame(cells.drop(columns="geometry")).assign(
-        qpv=cells["qpv"].fillna(""), x=bounds["minx"], y=bounds["miny"]
-    )
     grid = manifest["inputs"]["grid"]
-    epsg = int(grid["epsg"])
+    epsg, resolution = int(grid["epsg"]), int(grid["resolution_m"])
+    in_grid_crs = cells.crs is None or cells.crs.to_epsg() == epsg
+    x, y = _corners(cells, epsg, resolution, in_grid_crs)
+    table = pd.DataFrame(cells.drop(columns="geometry")).assign(qpv=cells["qpv"].fillna(""), x=x, y=y)
     layers = {name: _working_layer(layer, epsg) for name, layer in layers.items()}
     qpv = layers.pop("qpv")
-    geography = Geography(table, qpv, manifest, layers, resolution=int(grid["resolution_m"]), epsg=epsg)
-    geography.__dict__["cells"] = cells  # already read: no need to rebuild the squares
+    geography = Geography(table, qpv, manifest, layers, resolution=resolution, epsg=epsg)
+    if in_grid_crs:
+        geography.__dict__["cells"] = cells  # already read: no need to rebuild the squares
     return geography
+
+
+def _corners(cells: gpd.GeoDataFrame, epsg: int, resolution: int, in_grid_crs: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Lower-left corners of the cells in the grid's CRS, whatever CRS the file holds them in.
+
+    A cell written in another CRS (Lambert-93 for GIS users) is no longer a grid square there: its
+    centre is projected back and snapped to the grid, so the corners come back exact.
+    """
+    if in_grid_crs:
+        bounds = shapely.bounds(cells.geometry.to_numpy())
+        return bounds[:, 0], bounds[:, 1]
+    centres = shapely.get_coordinates(shapely.centroid(cells.geometry.to_numpy()))
+    back = Transformer.from_crs(cells.crs, epsg, always_xy=True)
+    cx, cy = (np.asarray(values) for values in back.transform(centres[:, 0], centres[:, 1]))
+    half = resolution / 2
+    return np.rint((cx - half) / resolution) * resolution, np.rint((cy - half) / resolution) * resolution
 
 
 def _working_layer(layer: gpd.GeoDataFrame, epsg: int) -> gpd.GeoDataFrame:

@@ -1,5 +1,6 @@
 import os
 
+import geopandas as gpd
 import numpy as np
 import pyogrio
 import pytest
@@ -18,6 +19,7 @@ from carroyage.publish.output import export_geography, write_geography
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_IMG = '<img src=x onerror="alert(2)">'
+HOSTILE_GRID = "data/filosofi2019_200m_amiens<!--<script>.csv"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,8 @@ def amiens():
 def page_file(amiens, tmp_path_factory):
     geo = amiens
     geo.qpv["name"] = [HOSTILE, HOSTILE_IMG, *[f"Quartier {i}" for i in range(2, len(geo.qpv))]]
+    # the audit's grid name that blanked the page (issue #13): the embedded manifest must not break it
+    geo.manifest["inputs"]["grid"]["path"] = HOSTILE_GRID
     official = read_official(QPV_2024)
     path = tmp_path_factory.mktemp("maps") / "amiens.html"
     save_map(interactive_map(geo, official, "Géographie prioritaire — Amiens"), path, self_contained=True)
@@ -72,6 +76,8 @@ def test_self_contained_map_draws_offline_with_legend_and_controls(page_file, tm
         control = page.locator(".leaflet-control-layers")
         assert "leaflet-control-layers-expanded" not in (control.get_attribute("class") or "")  # collapsed
         assert page.locator(".leaflet-control-scale").count() == 1
+        manifest = page.evaluate("() => JSON.parse(document.getElementById('carroyage-manifest').textContent)")
+        assert manifest["inputs"]["grid"]["path"] == HOSTILE_GRID
         assert page.errors == [] and page.dialogs == []
 
 
@@ -258,7 +264,7 @@ def test_version_and_help_without_placeholders():
 
 
 def test_geopackage_as_a_qgis_user_opens_it(tmp_path, amiens):
-    """Lambert-93 layers, QGIS's layer_styles table, official names, integer residents, NULLs."""
+    """Lambert-93 layers (cells too), QGIS's layer_styles table, official names, integer residents, NULLs."""
     working = tmp_path / "a.gpkg"
     from carroyage.geography import Geography
 
@@ -269,9 +275,8 @@ def test_geopackage_as_a_qgis_user_opens_it(tmp_path, amiens):
     gis = export_geography(working, tmp_path / "sig.gpkg", crs="2154", official=read_official(QPV_2024))
     layers = dict(pyogrio.list_layers(gis))
     assert {"cells", "qpv", "quartier_vecu", "veille_active", "official", "manifest", "layer_styles"} <= set(layers)
-    for name in ("qpv", "quartier_vecu", "veille_active", "official"):
+    for name in ("cells", "qpv", "quartier_vecu", "veille_active", "official"):  # one CRS, as INSEE ships it
         assert pyogrio.read_info(gis, layer=name)["crs"] == "EPSG:2154"
-    assert pyogrio.read_info(gis, layer="cells")["crs"] == "EPSG:3035"  # INSPIRE squares stay squares
     styles = pyogrio.read_dataframe(gis, layer="layer_styles", read_geometry=False)
     assert list(styles.columns) == [
         "f_table_catalog",
@@ -289,6 +294,8 @@ def test_geopackage_as_a_qgis_user_opens_it(tmp_path, amiens):
     ]
     assert set(styles["f_table_name"]) == {"cells", "qpv", "quartier_vecu", "veille_active", "official"}
     assert styles["useAsDefault"].all() and styles["styleQML"].str.startswith("<!DOCTYPE qgis").all()
+    for table, column in zip(styles["f_table_name"], styles["f_geometry_column"], strict=True):
+        assert pyogrio.read_info(gis, layer=table)["geometry_name"] == column  # how QGIS finds the style
     qml = styles.set_index("f_table_name").at["qpv", "styleQML"]
     assert "91,44,131,255" in qml and 'fieldName="code"' in qml  # violet like the web map, codes as labels
     assert "graduatedSymbol" in styles.set_index("f_table_name").at["cells", "styleQML"]
@@ -330,7 +337,7 @@ def test_demo_echoes_commands_that_can_be_pasted(tmp_path, monkeypatch):
     assert len(steps) == 7
     assert "delimit data/filosofi2019_200m_amiens.csv" in steps[0] and "--out out/amiens_2019.gpkg" in steps[0]
     assert "--clip data/communes_amiens_metropole.geojson --previous data/qpv2024_france.geojson" in steps[2]
-    assert "export out/amiens_2019.gpkg --out out/amiens_2019_sig.gpkg --crs EPSG:2154" in steps[5]
+    assert "export out/amiens_2019.gpkg --out out/amiens_2019_sig.gpkg --out-crs EPSG:2154" in steps[5]
     assert pyogrio.read_info(tmp_path / "out" / "amiens_2019_sig.gpkg", layer="qpv")["crs"] == "EPSG:2154"
     assert "layer_styles" in dict(pyogrio.list_layers(tmp_path / "out" / "amiens_2019_sig.gpkg"))
     for step in steps[1:]:  # pasted as they are, from the same folder, they run
@@ -372,3 +379,67 @@ def test_a_fiche_links_to_its_official_qpvs_row_in_the_tableau(tmp_path):
         assert href == "tableaux/t.html#qpv-QN08003M" and "Tableau de bord de QN08003M" in text
         browser.goto(tableau.as_uri() + "#qpv-QN08003M")
         assert "Amiens Nord" in browser.locator("#qpv-QN08003M").inner_text()
+
+
+HOSTILE_TEXT = '</script><!--<script>alert("x")</script>&amp;\'"'
+
+
+def small_geography(tmp_path, grid_name, name):
+    """A one-quartier geography near Amiens from a grid file named ``grid_name``, with named zones."""
+    from conftest import filosofi_frame
+
+    grid = tmp_path / grid_name
+    filosofi_frame({(c, r) for c in range(2, 6) for r in range(2, 5)}, size=10).to_csv(grid, index=False)
+    geo = delimit(read_grid(grid), "decree-2014", national_median=22_040)
+    geo.qpv["name"] = name
+    geo.layers["quartier_vecu"] = quartier_vecu(geo.qpv).assign(name=name)
+    geo.manifest["command"] = f"carroyage delimit {grid_name} --title {name}"
+    return geo
+
+
+def script_structure(page):
+    lower = page.lower()
+    return [lower.count(marker) for marker in ("<script", "</script", "<!--", "-->")]
+
+
+def test_no_text_reaching_the_map_changes_the_pages_structure(tmp_path):
+    """Grid file name, manifest values, zone, commune and title text: escaped wherever they land."""
+    import json
+    import re
+
+    pages = []
+    for folder, grid_name, name in (("plain", "grid.csv", "Nord"), ("hostile", "grid<!--<script>.csv", HOSTILE_TEXT)):
+        (tmp_path / folder).mkdir()
+        geo = small_geography(tmp_path / folder, grid_name, name)
+        communes = gpd.GeoDataFrame({"code": ["80021"], "name": [name]}, geometry=[geo.cells.union_all()], crs=3035)
+        communes.to_crs(4326).to_file(tmp_path / folder / "communes.geojson")
+        fmap = interactive_map(geo, title=f"Titre {name}", context=tmp_path / folder / "communes.geojson")
+        path = save_map(fmap, tmp_path / folder / "carte.html", self_contained=False)
+        pages.append((path.read_text(encoding="utf-8"), geo))
+    (plain, _), (hostile, geo) = pages
+    assert script_structure(hostile) == script_structure(plain)  # no script closed, opened or commented out
+    tag = re.search(r'<script type="application/json" id="carroyage-manifest">(.*?)</script>', hostile, re.S)
+    assert json.loads(tag.group(1))["command"] == geo.manifest["command"]  # the same text, escaped
+    assert "grid<!--<script>.csv" in json.loads(tag.group(1))["inputs"]["grid"]["path"]
+
+
+def test_static_map_shows_dollars_and_hostile_text_as_text(tmp_path):
+    geo = small_geography(tmp_path, "grid.csv", "Cité $\\frac{$ 10 $")
+    path = static_map(geo, tmp_path / "s.png", title="Coût $\\frac{$ 14 500 $")  # mathtext would refuse it
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_tableau_link_is_a_relative_url_whatever_the_file_is_called(tmp_path):
+    from carroyage.jobs import map_file
+
+    geo = small_geography(tmp_path, "grid.csv", "Nord")
+    written = tmp_path / "geo.gpkg"
+    write_geography(geo, written)
+    official = gpd.GeoDataFrame(
+        {"code_qp": ["QN08099Z"], "lib_qp": ["Essai"]}, geometry=[geo.qpv.union_all()], crs=3035
+    ).to_crs(4326)
+    official.to_file(tmp_path / "official.geojson")
+    tableau = tmp_path / "javascript:alert(1)#x.html"
+    page = map_file(written, tmp_path / "carte.html", official=tmp_path / "official.geojson", tableau=tableau)[0]
+    html = page.read_text(encoding="utf-8")
+    assert '"javascript%3Aalert%281%29%23x.html#qpv-QN08099Z"' in html and "javascript:alert" not in html

@@ -9,6 +9,7 @@ import typer
 
 from ..data import QPV_2024
 from ..settings import FACILITY_REACH_M, MIN_OVERLAP, NEAR_MARGIN, UNCHANGED_IOU, VECU_DISTANCE_M, WATCH_MIN_POPULATION
+from .engine import OutCrs
 from .options import app, written
 
 Geography = Annotated[Path, typer.Argument(help="A GeoPackage written by `carroyage delimit`.")]
@@ -87,13 +88,22 @@ def zones(
     watch_min_population: Annotated[
         float, typer.Option(help="Smallest grid cluster worth watching (residents).")
     ] = WATCH_MIN_POPULATION,
+    out_crs: Annotated[
+        str | None,
+        typer.Option(
+            "--out-crs",
+            help="CRS of the file: 2154 or EPSG:2154 (default: the file's own; another CRS rewrites every layer "
+            "in it).",
+            metavar="EPSG",
+        ),
+    ] = None,
 ) -> None:
     """Add the quartier_vecu and veille_active layers to a geography."""
     from ..around.zones import WatchSettings
     from ..jobs import zones_file
 
     watch = WatchSettings(near_margin=near_margin, min_population=watch_min_population)
-    result = zones_file(geography, vecu_distance, clip, facilities, facility_reach, previous, local, watch)
+    result = zones_file(geography, vecu_distance, clip, facilities, facility_reach, previous, local, watch, out_crs)
     vecu, watched = result.vecu, result.watch
     typer.echo(
         f"quartier_vecu: {len(vecu)} zones, {vecu_distance:g} m"
@@ -118,11 +128,12 @@ def compare(
     unchanged_iou: Annotated[
         float, typer.Option(help="Intersection over union from which a one-to-one match is unchanged.")
     ] = UNCHANGED_IOU,
+    out_crs: OutCrs = None,
 ) -> None:
     """Classify quartiers as new, modified, unchanged or left, with residents gained and lost."""
     from ..jobs import compare_files
 
-    result, counted = compare_files(old, new, out, min_overlap, unchanged_iou)
+    result, counted = compare_files(old, new, out, min_overlap, unchanged_iou, out_crs)
     typer.echo(f"{'class':10} {'quartiers':>9} {'gained':>9} {'lost':>9} {'area Δ ha':>10}")
     for row in result.summary().itertuples():
         typer.echo(

@@ -37,6 +37,15 @@ Grid = Annotated[
     Path,
     typer.Argument(help="Income grid: Filosofi CSV/GPKG/SHP/Parquet, a GeoTIFF, or an exact cell table."),
 ]
+OutCrs = Annotated[
+    str | None,
+    typer.Option(
+        "--out-crs",
+        help="CRS of the GeoPackage or GeoParquet written: 2154 or EPSG:2154 (default: Lambert-93 for a "
+        "metropolitan grid, the grid's own CRS overseas). GeoJSON is always EPSG:4326.",
+        metavar="EPSG",
+    ),
+]
 
 
 @app.command()
@@ -60,6 +69,7 @@ def delimit(
         int | None, typer.Option(help="Smallest unité urbaine holding quartiers (10000).")
     ] = None,
     geojson: Annotated[Path | None, typer.Option(help="Also write the quartiers as GeoJSON (EPSG:4326).")] = None,
+    out_crs: OutCrs = None,
     quiet: Quiet = False,
     households: Annotated[
         bool, typer.Option("--households", help="GRID is household microdata (CSV, Parquet, GeoPackage): exact.")
@@ -90,6 +100,7 @@ def delimit(
         out,
         rule,
         geojson=geojson,
+        out_crs=out_crs,
         progress=Stages(quiet),
         **extra,
         national_median=national_median,

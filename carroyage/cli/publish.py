@@ -130,19 +130,21 @@ def export(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage to write for GIS users.", metavar="FICHIER")],
     crs: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="CRS of the quartier and zone layers: 2154 or EPSG:2154 (Lambert-93, default); the cells stay "
-            "INSPIRE squares in EPSG:3035.",
+            "--out-crs",
+            "--crs",
+            help="CRS of every layer: 2154 or EPSG:2154 (default: Lambert-93 for a metropolitan grid, the grid's "
+            "own CRS overseas). --crs is the same option.",
             metavar="EPSG",
         ),
-    ] = "EPSG:2154",
+    ] = None,
     official: Annotated[
         Path | None,
         typer.Option(help="Official QPV layer: fills code_qp and lib_qp, and is written beside.", metavar="FICHIER"),
     ] = None,
 ) -> None:
-    """Write a geography for GIS users: Lambert-93, QGIS styles, official field names."""
+    """Write a geography for GIS users: Lambert-93 (by default), QGIS styles, official field names."""
     from ..layers import read_official
     from ..publish.output import export_geography, parse_crs
 
@@ -184,7 +186,7 @@ def demo(
     map_(target, page, self_contained=True, official=QPV_2024, png=png, tableau=tableau_page)
     gis = out_dir / "amiens_2019_sig.gpkg"
     typer.echo()
-    step("export", target, "--out", gis, "--crs", "EPSG:2154", "--official", QPV_2024)
+    step("export", target, "--out", gis, "--out-crs", "EPSG:2154", "--official", QPV_2024)
     export(target, gis, crs="EPSG:2154", official=QPV_2024)
     tableau = maps_dir / "amiens_tableau.csv"
     typer.echo()

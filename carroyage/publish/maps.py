@@ -5,7 +5,10 @@ their shapes with no network at all; the OpenStreetMap basemap appears when the 
 and an offline vector context (commune limits and names from the shipped communes files, or
 ``--context FILE``) keeps the map readable without it. Popups are built in the browser with
 ``textContent``, never from HTML strings, so a quartier name such as
-``<script>alert(1)</script>`` is shown, not run. Every number a reader sees is formatted by
+``<script>alert(1)</script>`` is shown, not run; every JSON embedded in a ``<script>`` (the
+manifest, the fiches' fields, folium's data) has ``<``, ``>`` and ``&`` escaped as ``\\u003c``...,
+so no text (a grid named ``grid<!--<script>.csv``, a zone name with ``</script>``) can close or
+comment out a script. Every number a reader sees is formatted by
 :mod:`carroyage.labels` (``11 274``, ``63,1 %``, ``14 500 €``).
 
 Layers live in Leaflet panes stacked in a fixed order, so the computed quartiers stay on top and
@@ -231,13 +234,27 @@ class FitBounds(branca.element.MacroElement):
     def __init__(self, bounds: list[list[float]]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # branca's MacroElement.__init__ is unannotated
         self._name = "FitBounds"
-        self._template = branca.element.Template(FIT_JS % {"bounds": json.dumps(bounds)})  # type: ignore[attr-defined]
+        self._template = branca.element.Template(FIT_JS % {"bounds": script_json(bounds)})  # type: ignore[attr-defined]
+
+
+SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+"""Characters escaped in JSON embedded in a ``<script>``: the same JSON, and nothing in it can end
+the script (``</script>``), open an HTML comment (``<!--``) or break a JavaScript string."""
+
+
+def script_json(value: object) -> str:
+    """JSON safe to embed in an HTML ``<script>``, whatever text it holds.
+
+    >>> script_json({"path": "grid<!--<script>.csv"})
+    '{"path": "grid\\\\u003c!--\\\\u003cscript\\\\u003e.csv"}'
+    """
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return re.sub("[<>&\u2028\u2029]", lambda match: SCRIPT_UNSAFE[match.group(0)], text)
 
 
 def _manifest_tag(manifest: dict[str, object]) -> str:
-    """How the map was made, readable in the page source (``</`` escaped so it cannot close the tag)."""
-    text = json.dumps(manifest, ensure_ascii=False, sort_keys=True, default=str).replace("</", "<\\/")
-    return f'<script type="application/json" id="carroyage-manifest">{text}</script>'
+    """How the map was made, readable in the page source and by ``JSON.parse``."""
+    return f'<script type="application/json" id="carroyage-manifest">{script_json(manifest)}</script>'
 
 
 def subtitle(manifest: dict[str, object]) -> str:
@@ -359,7 +376,7 @@ def _layer(frame: gpd.GeoDataFrame, kind: str, pane: str | None = None, interact
         name=LAYERS[kind],
         show=True,
         style_function=lambda _feature, style=style: style,
-        on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)) if interactive else None,
+        on_each_feature=folium.JsCode(POPUP_JS % script_json(fields)) if interactive else None,
         **options,
     )
 
@@ -420,7 +437,7 @@ def _cells_layer(geography: Geography) -> folium.GeoJson:
             "weight": 0.3,
             "fillOpacity": 0.6,
         },
-        on_each_feature=folium.JsCode(POPUP_JS % json.dumps(fields, ensure_ascii=False)),
+        on_each_feature=folium.JsCode(POPUP_JS % script_json(fields)),
     )
 
 
@@ -573,7 +590,9 @@ def static_map(
     geography.qpv.plot(ax=axes, facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, linewidth=1.5)
     handles.insert(0, Patch(facecolor=style["fillColor"], edgecolor=style["color"], alpha=0.8, label=LAYERS["qpv"]))
     for code, point in zip(geography.qpv["code"], geography.qpv.geometry.representative_point(), strict=True):
-        axes.annotate(code, (point.x, point.y), ha="center", fontsize=9, weight="bold", color="#2d1542")
+        axes.annotate(
+            code, (point.x, point.y), ha="center", fontsize=9, weight="bold", color="#2d1542", parse_math=False
+        )
     if official is not None:
         near = official_near(official, geography).to_crs(geography.cells.crs)
         near.boundary.plot(ax=axes, color=STYLE["official"]["color"], linewidth=1.5, linestyle="--")
@@ -585,10 +604,12 @@ def static_map(
         inside = shapely.box(west, south, east, north)
         for name, point in zip(communes["name"], communes.geometry.representative_point(), strict=True):
             if name and inside.contains(point):
-                axes.annotate(name, (point.x, point.y), ha="center", va="center", fontsize=6.5, color="#444")
+                axes.annotate(
+                    name, (point.x, point.y), ha="center", va="center", fontsize=6.5, color="#444", parse_math=False
+                )
     _scale_and_north(axes)
     axes.legend(handles=handles, loc="upper left", fontsize=8, framealpha=0.92)
-    axes.set_title(f"{title}\n{subtitle(geography.manifest)}", fontsize=12)
+    axes.set_title(f"{title}\n{subtitle(geography.manifest)}", fontsize=12, parse_math=False)  # "$" is text
     axes.set_axis_off()
     sources = labels.SOURCES
     sources += labels.ESTIMATED_SHORT if len(geography.qpv) and geography.qpv["estimated"].any() else ""
@@ -604,6 +625,7 @@ def static_map(
         va="top",
         fontsize=8,
         color="#444",
+        parse_math=False,
     )
     try:
         with atomic_path(path) as temporary:

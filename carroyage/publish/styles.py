@@ -147,26 +147,39 @@ def sld(name: str, style: dict[str, object]) -> str:
     )
 
 
+COMPARE_STYLE: dict[str, dict[str, Any]] = {
+    # the classes of `carroyage compare`: entering green, redrawn orange, unchanged grey, leaving dashed
+    "new": {"color": "#1a7837", "fillColor": "#7fbf7b", "weight": 2.0, "fillOpacity": 0.45},
+    "modified": {"color": "#b35806", "fillColor": "#fdb863", "weight": 2.0, "fillOpacity": 0.45},
+    "unchanged": {"color": "#4d4d4d", "fillColor": "#bababa", "weight": 1.5, "fillOpacity": 0.35},
+    "left": {"color": "#4d4d4d", "fillColor": "#ffffff", "weight": 2.0, "fillOpacity": 0.0, "dashArray": "4 4"},
+}
+
 STYLED = {"qpv": ("qpv", "code"), "quartier_vecu": ("quartier_vecu", None), "veille_active": ("veille_active", "code")}
 STYLED |= {"cells": ("cells", None), "official": ("official", "code_qp")}
-"""GeoPackage layer → (style of :data:`maps.STYLE`, label field)."""
+STYLED |= {name: (name, "code") for name in COMPARE_STYLE}
+"""GeoPackage layer → (style of :data:`STYLE` or :data:`COMPARE_STYLE`, label field)."""
 
 
-def layer_styles(layer_names: list[str], date: str) -> pd.DataFrame:
-    """The ``layer_styles`` rows for the styled layers among ``layer_names`` (one default style each)."""
+def layer_styles(layers: dict[str, str], date: str) -> pd.DataFrame:
+    """The ``layer_styles`` rows for the styled layers among ``layers`` (one default style each).
+
+    ``layers`` maps each layer of the file to its geometry column: QGIS finds a layer's default
+    style by table name *and* geometry column, so the row must name the column the file has.
+    """
     rows = []
-    for name in layer_names:
+    for name, geometry_column in layers.items():
         if name not in STYLED:
             continue
         kind, label_field = STYLED[name]
-        title = labels.LAYERS.get(kind, name)
-        style = STYLE.get(kind, STYLE["qpv"])
+        title = labels.LAYERS.get(kind) or labels.COMPARE_LAYERS.get(kind, name)
+        style = STYLE.get(kind) or COMPARE_STYLE.get(kind, STYLE["qpv"])
         rows.append(
             {
                 "f_table_catalog": "",
                 "f_table_schema": "",
                 "f_table_name": name,
-                "f_geometry_column": "geometry",
+                "f_geometry_column": geometry_column,
                 "styleName": title,
                 "styleQML": qml(kind, style, title, label_field),
                 "styleSLD": sld(name, style),
