@@ -1,4 +1,5 @@
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -222,3 +223,105 @@ def test_locate_csv_command_prints_a_summary(tmp_path):
     result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv")
     assert result.returncode == 0, result.stderr
     assert "2,000 rows: in" in result.stdout and "invalid" in result.stdout and "rows" in result.stderr
+
+
+def square(lon, lat, half=0.004):
+    return [
+        [
+            [lon - half, lat - half],
+            [lon + half, lat - half],
+            [lon + half, lat + half],
+            [lon - half, lat + half],
+            [lon - half, lat - half],
+        ]
+    ]
+
+
+def formula_zones(path):
+    """Two square zones near Amiens whose code and name a spreadsheet would run as formulas."""
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"code": code, "name": name},
+            "geometry": {"type": "Polygon", "coordinates": square(lon, 49.90)},
+        }
+        for code, name, lon in (("+Z1", '=HYPERLINK("http://example.invalid","x")', 2.30), ("Z2", "@SUM(A1)", 2.33))
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}), encoding="utf-8")
+    return path
+
+
+def test_excel_safe_neutralises_the_appended_formulas_and_leaves_the_input_alone(tmp_path):
+    # issue 13: appended cells (a zone name, a BAN street) could start with "=" and run in Excel
+    zones = formula_zones(tmp_path / "zones.geojson")
+    source = tmp_path / "in.csv"
+    source.write_text("id;lon;lat;note\n1;2.30;49.90;=1+1\n2;2.33;49.90;-12\n3;2.318;49.90;@x\n", encoding="utf-8")
+    for flag, expected in (
+        ([], ("+Z1", '=HYPERLINK("http://example.invalid","x")', "@SUM(A1)")),
+        (["--excel-safe"], ("'+Z1", '\'=HYPERLINK("http://example.invalid","x")', "'@SUM(A1)")),
+    ):
+        result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv", "--zones", zones, "-q", *flag)
+        assert result.returncode == 0, result.stderr
+        rows = read(tmp_path / "out.csv")
+        assert [r[:4] for r in rows[1:]] == [r.split(";") for r in source.read_text().splitlines()[1:]]  # untouched
+        first, second, third = (dict(zip(rows[0], r, strict=True)) for r in rows[1:])
+        assert (first["status"], first["zone_code"], first["zone_name"]) == ("in", expected[0], expected[1])
+        assert second["zone_name"] == expected[2] and float(second["distance_m"]) < 0  # a number stays a number
+        assert (third["status"], third["zone_code"]) == ("out", "Z2")  # the nearest zone, 580 m away
+        assert 500 < float(third["distance_m"]) < 650
+
+
+def test_excel_safe_neutralises_a_ban_street_too(tmp_path, zones):
+    ban = tmp_path / "adresses-80.csv"  # a street whose BAN name starts like a formula
+    ban.write_bytes(BAN_FIXTURE.read_bytes().replace(b";Boulevard du Port;", b";=Boulevard du Port;"))
+    geocoder = BanGeocoder(ban)
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("adresse\n8 bd du Port Amiens\nbd du Port Amiens\n", encoding="utf-8")
+    for excel_safe, street in ((False, "=Boulevard du Port"), (True, "'=Boulevard du Port")):
+        locate_csv(source, target, zones, geocoder, excel_safe=excel_safe)
+        header, number, street_only = read(target, ",")
+        assert number[header.index("geocode_label")] == "8 =Boulevard du Port 80000 Amiens"  # starts with a digit
+        assert street_only[header.index("geocode_label")] == f"{street} 80000 Amiens"
+
+
+def test_empty_ban_fields_never_print_nan(tmp_path, zones):
+    # issue 13: an empty `numero` gave the label "nan Boulevard du Port"
+    ban = tmp_path / "adresses-80.csv"
+    lines = BAN_FIXTURE.read_text(encoding="utf-8").splitlines()
+    lines = [line.replace("80021_6590_00008;80021_6590;8;;", "80021_6590_00008;80021_6590;;;") for line in lines]
+    ban.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    geocoder = BanGeocoder(ban)
+    assert geocoder.geocode("8 bd du Port, Amiens").label == "Boulevard du Port 80000 Amiens"  # the street, said so
+    assert geocoder.geocode("10 bd du Port, Amiens").label == "10 Boulevard du Port 80000 Amiens"
+    unnumbered = geocoder.reverse(2.290084, 49.897443)[0]
+    assert (unnumbered.label, unnumbered.housenumber, unnumbered.id) == (
+        "Boulevard du Port 80000 Amiens",
+        "",
+        "80021_6590_00008",
+    )
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("adresse\nBoulevard du Port Amiens\n8 boulevard du Port Amiens\n", encoding="utf-8")
+    locate_csv(source, target, zones, geocoder)
+    text = target.read_text(encoding="utf-8")
+    assert "nan" not in text.lower() and "  " not in text
+    header, *rows = read(target, ",")
+    assert [row[header.index("geocode_label")] for row in rows] == ["Boulevard du Port 80000 Amiens"] * 2
+
+
+def test_a_file_of_coordinates_loads_neither_pandas_nor_the_geocoder(tmp_path, zones):
+    # the whole command's speed (benchmarks/bench_locate.py): zones from their cache (the fixture made
+    # it), no pandas (0.3 s), geopandas, GDAL or rapidfuzz imported for a file of coordinates
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.csv"
+    source.write_text("id;lon;lat\n1;2.304608;49.91027\n2;2.2905;49.8974\n", encoding="utf-8")
+    script = (
+        "import sys\nfrom carroyage.cli import main\n"
+        f"sys.argv = ['carroyage', 'locate-csv', {str(source)!r}, '--out', {str(tmp_path / 'out.csv')!r}, '-q']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pandas', 'geopandas', 'pyogrio', 'rapidfuzz') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == "[]", done.stdout + done.stderr
+    assert read(tmp_path / "out.csv")[1][3] == "in"

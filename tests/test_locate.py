@@ -3,6 +3,7 @@ import json
 import shutil
 
 import numpy as np
+import pyarrow.parquet as pq
 import pyproj
 import pytest
 import shapely
@@ -244,3 +245,45 @@ def test_prepared_zones_are_cached_next_to_their_file(tmp_path):
     assert again.nearest(2.10, 49.95) == pytest.approx(first.nearest(2.10, 49.95))
     copy.write_bytes(QPV_2024.read_bytes().replace(b'"QN08003M"', b'"QN0800XM"'))  # the file changes
     assert "QN0800XM" in set(load_zones([copy]).table["code"])
+
+
+def test_a_damaged_zone_cache_is_rebuilt_not_trusted(tmp_path):
+    from carroyage.address.lookup import SUFFIXES
+
+    square = [[[2.29, 49.89], [2.31, 49.89], [2.31, 49.91], [2.29, 49.91], [2.29, 49.89]]]
+    layer = tmp_path / "zone.geojson"
+    layer.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": "Z1"},
+                        "geometry": {"type": "Polygon", "coordinates": square},
+                    }
+                ],
+            }
+        )
+    )
+    inside, outside = (np.array([2.30, 2.40]), np.array([49.90, 49.90]))
+    assert load_zones([layer]).locate(inside, outside).status().tolist() == ["in", "out"]
+    parts = tmp_path / f"zone.geojson{SUFFIXES[1]}"
+    parts.write_bytes(parts.read_bytes()[:200])  # cut short, as by a full disk
+    assert load_zones([layer]).locate(inside, outside).status().tolist() == ["in", "out"]  # rebuilt
+    assert pq.ParquetFile(parts).metadata.num_rows == 1
+
+
+def test_nearest_zone_of_a_batch_reaches_its_full_distance(zones, amiens_nord):
+    # a point 4.9 km east of Amiens Nord's extent: within reach, found through the lon/lat prefilter
+    west, south, east, north = amiens_nord.bounds
+    to_wgs = [TO_WGS.transform(east + metres, (south + north) / 2) for metres in (4_900, 20, 6_000)]
+    lon, lat = np.array([p[0] for p in to_wgs]), np.array([p[1] for p in to_wgs])
+    located = zones.locate(lon, lat, tolerance=0)
+    zone, metres = located.nearest(np.arange(3))
+    again = zones.nearest_many(lon, lat)
+    assert zone.tolist() == again[0].tolist() and np.allclose(metres[:2], again[1][:2])
+    assert zone[0] >= 0 and 4_890 < metres[0] < 5_000 and zone[2] == -1
+    exact = zones.nearest(lon[1], lat[1])  # the exact search, for one point
+    assert zones.fields["code"][zone[1]] == "QN08003M" and zone[1] == exact[0]
+    assert metres[1] == pytest.approx(exact[1], abs=1) and metres[1] >= 20

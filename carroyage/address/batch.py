@@ -11,13 +11,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import mmap
 import multiprocessing
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,9 +31,11 @@ from ..errors import InputError
 from ..files import atomic_path, parse_decimals, sniff_delimiter
 from ..settings import CSV_CHUNK_ROWS, MAX_ADDRESS_CHARS, MIN_SCORE, TOLERANCE_M
 from .check import StreetZones, refine
-from .geocode import Geocoder, Match
-from .lookup import ZoneSet
+from .lookup import STATUS, ZoneSet, arrow_of, numpy_of, prefetch_nearest, string_scalar, strings_of
 from .normalise import too_long
+
+if TYPE_CHECKING:  # the geocoder (rapidfuzz) is imported only for files of addresses
+    from .geocode import Geocoder, Match
 
 ANSWER_COLUMNS = [
     "status",
@@ -51,6 +55,10 @@ nearest zone's; ``geocode_type`` is ``housenumber``, ``street`` or ``municipalit
 ``street_partly_in`` is ``true`` when the matched street crosses a zone boundary."""
 LON_NAMES, LAT_NAMES = ("lon", "longitude", "lng"), ("lat", "latitude")
 ADDRESS_NAMES = ("adresse", "address", "adresse_complete")
+EXCEL_SAFE_COLUMNS = ("zone_type", "zone_code", "zone_name", "geocode_label", "geocode_type", "geocode_id", "reason")
+"""The appended text columns ``--excel-safe`` neutralises (numbers and ``status`` cannot hold a formula)."""
+FORMULA_START = r"^[=+\-@\t\r]"
+"""What a spreadsheet may read as a formula (OWASP, "CSV Injection"): such a cell gets a leading ``'``."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ def locate_csv(
     progress: Callable[[int], None] | None = None,
     workers: int = 1,
     streets: StreetZones | None = None,
+    excel_safe: bool = False,
 ) -> Counter[str]:
     """Annotate every row of a UTF-8 CSV file with its zone; return the count of each status.
 
@@ -138,6 +147,10 @@ def locate_csv(
         Processes that geocode (0: every core); a BAN index is shared with them by ``fork``.
     streets : StreetZones, optional
         Where the BAN index's streets lie against ``zones`` (computed here when not given).
+    excel_safe : bool
+        Prefix with ``'`` the appended text cells a spreadsheet would read as a formula (starting
+        with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return); the input's own cells stay
+        untouched.
 
     Notes
     -----
@@ -154,7 +167,9 @@ def locate_csv(
         raise InputError(f"{source}: rows are located by address; give a BAN file (--ban) or an addok server (--addok)")
     if streets is None and geocoder is not None and columns.address:
         streets = StreetZones.of(geocoder, zones)
-    answer = _Answerer(len(header), columns, zones, geocoder, tolerance, min_score, streets, workers)
+    if columns.lon is not None and source.stat().st_size > 1 << 20:
+        prefetch_nearest()  # out rows get their nearest zone: its library loads while the file is read
+    answer = _Answerer(len(header), columns, zones, geocoder, tolerance, min_score, streets, workers, excel_safe)
     names = _answer_names(header)
     try:
         return _run(
@@ -189,17 +204,19 @@ def _run(
     progress: Callable[[int], None] | None,
     chunk_rows: int,
 ) -> Counter[str]:
-    readers = (_arrow_chunks, _python_chunks) if _quotes_balanced(source) else (_python_chunks,)
+    quoted, balanced = _quotes(source)
+    readers = (_arrow_chunks, _python_chunks) if balanced else (_python_chunks,)
     for reader in readers:
         counts: Counter[str] = Counter()
         try:
             with atomic_path(target) as temporary, temporary.open("wb") as out:
                 out.write((_join_header(header + names, delimiter) + "\n").encode("utf-8"))
                 done = 0
-                for chunk in reader(source, header, delimiter, chunk_rows):
-                    answers = answer(chunk)
-                    counts.update(answers["status"].to_pylist())
-                    chunk.write(out, answers, names, delimiter)
+                chunks = reader(source, header, delimiter, chunk_rows)
+                for chunk, answers in _answered(chunks, answer, delimiter, ahead=not answer.columns.address):
+                    found = np.bincount(answers.codes, minlength=len(ANSWER_STATUS))
+                    counts.update({name: int(n) for name, n in zip(ANSWER_STATUS, found, strict=True) if n})
+                    chunk.write(out, answers, names, delimiter, quoted)
                     done += chunk.rows
                     if progress:
                         progress(done)
@@ -218,11 +235,35 @@ def _run(
     raise AssertionError("unreachable: the Python reader accepts every row")
 
 
+def _answered(
+    chunks: Iterator[_Chunk], answer: _Answerer, delimiter: str, ahead: bool
+) -> Iterator[tuple[_Chunk, _Answers]]:
+    """Each chunk with its answers, in order; with ``ahead``, a chunk is answered in a second
+    thread while the one before it is written and the next one read.
+
+    Only for files of coordinates: the lookup (shapely, pyproj, the k-d tree) and Arrow's reader
+    and writer release the interpreter lock, and the zones are used by that one thread only.
+    """
+    if not ahead:
+        yield from ((chunk, answer(chunk, delimiter)) for chunk in chunks)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="carroyage-locate") as thread:
+        pending: deque[tuple[_Chunk, Future[_Answers]]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, thread.submit(answer, chunk, delimiter)))
+            if len(pending) > 1:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
 def _write_manifest(source: Path, target: Path, zones: ZoneSet, counts: Counter[str], **settings: object) -> None:
     """``TARGET.manifest.json`` beside the annotated file: a CSV has no room for it."""
     from ..manifest import build_manifest, file_record
 
-    sources = sorted(set(zones.table["source"]))
+    sources = sorted(set(zones.fields["source"]))
     record = build_manifest(
         stage="locate-csv",
         inputs={"file": file_record(source), "zones": [file_record(s) for s in sources]},
@@ -283,16 +324,14 @@ class _ArrowChunk:
     def malformed_reasons(self, rows: np.ndarray) -> list[str]:
         return []
 
-    def write(self, out: BinaryIO, answers: pa.Table, names: list[str], delimiter: str) -> None:
+    def write(self, out: BinaryIO, answers: _Answers, names: list[str], delimiter: str, quoted: bool) -> None:
+        """The rows as read, their answers appended; ``quoted``: the file holds a quote somewhere."""
         table = pa.Table.from_batches([self.batch])
-        for name, column in zip(names, answers.columns, strict=True):
+        # an unquoted file has no value holding a delimiter, a quote or a line end: nothing to look for
+        needs_quotes = answers.quote or (quoted and any(_needs_quotes(column, delimiter) for column in table.columns))
+        for name, column in zip(names, answers.table.columns, strict=True):
             table = table.append_column(name, column)
-        # Arrow quotes every string when asked to quote "as needed"; quote only if some value must be
-        needs_quotes = any(
-            pc.any(pc.match_substring(column, char)).as_py()
-            for column in table.columns
-            for char in (delimiter, '"', "\n", "\r")
-        )
+        # Arrow quotes every string when asked to quote "as needed": quote only if some value must be
         style = "needed" if needs_quotes else "none"
         pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style=style))
 
@@ -323,10 +362,10 @@ class _PythonChunk:
             for i in np.flatnonzero(rows)
         ]
 
-    def write(self, out: BinaryIO, answers: pa.Table, names: list[str], delimiter: str) -> None:
+    def write(self, out: BinaryIO, answers: _Answers, names: list[str], delimiter: str, quoted: bool) -> None:
         text = io.StringIO()
         writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
-        extras = zip(*answers.to_pydict().values(), strict=True)
+        extras = zip(*answers.table.to_pydict().values(), strict=True)
         writer.writerows([*row, *extra] for row, extra in zip(self.lines, extras, strict=True))
         out.write(text.getvalue().encode("utf-8"))
 
@@ -352,18 +391,29 @@ def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: i
         raise _Malformed() from exc
 
 
-def _quotes_balanced(source: Path) -> bool:
-    """Whether every physical line holds an even number of quotes (Arrow would read an unclosed
-    quote across the following lines). One vectorised pass over the file's bytes, mapped."""
+def _quotes(source: Path) -> tuple[bool, bool]:
+    """Whether a row (past the header) holds a quote at all, and whether every physical line
+    holds an even number of them (Arrow would read an unclosed quote across the following lines).
+
+    A file whose rows have no quotes (most) is told by one ``memchr`` over its mapped bytes;
+    otherwise one vectorised pass over them counts each line's quotes.
+    """
     if source.stat().st_size == 0:
-        return True
+        return False, True
+    with source.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        header_end = min((i for i in (mapped.find(b"\n"), mapped.find(b"\r")) if i >= 0), default=len(mapped))
+        if mapped.find(b'"', header_end) < 0:
+            return False, True
     data = np.memmap(source, dtype=np.uint8, mode="r")
     quotes = np.flatnonzero(data == ord('"'))
-    if len(quotes) == 0:
-        return True
     line_ends = np.flatnonzero((data == ord("\n")) | (data == ord("\r")))
     per_line = np.bincount(np.searchsorted(line_ends, quotes), minlength=len(line_ends) + 1)
-    return not (per_line % 2).any()
+    return True, not (per_line % 2).any()
+
+
+def _needs_quotes(column: pa.Array | pa.ChunkedArray, delimiter: str) -> bool:
+    """Whether a value of a text column holds the delimiter, a quote or a line end."""
+    return any(pc.any(pc.match_substring(column, char)).as_py() for char in (delimiter, '"', "\n", "\r"))
 
 
 def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: int) -> Iterator[_PythonChunk]:
@@ -399,7 +449,20 @@ def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: 
             yield _PythonChunk(lines, len(header), frozenset(unclosed))
 
 
-STATUSES = np.array(sorted(["in", "out", "uncertain", "invalid"]))
+_Chunk = _ArrowChunk | _PythonChunk
+
+ANSWER_STATUS = (*STATUS, "invalid")
+"""Each row's status, by code: the lookup's, and ``invalid``."""
+INVALID = ANSWER_STATUS.index("invalid")
+
+
+@dataclass
+class _Answers:
+    """A chunk's answer columns, each row's status code, and whether a value needs CSV quotes."""
+
+    table: pa.Table
+    codes: np.ndarray
+    quote: bool
 
 
 @dataclass
@@ -414,10 +477,16 @@ class _Answerer:
     min_score: float
     streets: StreetZones | None = None
     workers: int = 1
+    excel_safe: bool = False
 
     def __post_init__(self) -> None:
         self.cache: dict[str, Match | None] = {}
         self.pool: Any = None
+        # the zones' texts, once: a row's are taken from them (the last entry: no zone)
+        self.zone_text = {
+            c: self._safe(strings_of([*map(str, self.zones.fields[c]), ""])) for c in ("type", "code", "name")
+        }
+        self.zone_quotes: dict[str, np.ndarray] = {}
 
     def close(self) -> None:
         """Stop the geocoding processes, if any were started."""
@@ -442,7 +511,41 @@ class _Answerer:
         found: list[Match | None] = many(texts)
         return found
 
-    def __call__(self, chunk: _ArrowChunk | _PythonChunk) -> pa.Table:
+    def __call__(self, chunk: _ArrowChunk | _PythonChunk, delimiter: str) -> _Answers:
+        lon, lat, label, score, reason = self._positions(chunk)
+        located = self.zones.locate(lon, lat, self.tolerance)
+        codes = located.status_codes()
+        codes[reason != ""] = INVALID
+        kind, found_id, partly = self._refine(codes, reason)
+        weak = (codes != INVALID) & (score < self.min_score)
+        codes[weak] = ANSWER_STATUS.index("uncertain")
+        reason[weak] = [labels.WEAK_GEOCODING.format(score=s) for s in score[weak]]
+        zone, distance = located.main_zone()
+        far = np.flatnonzero((zone < 0) & (codes != INVALID) & np.isfinite(lon))
+        if len(far):  # out rows: the nearest zone and its distance
+            zone[far], distance[far] = located.nearest(far)
+        matched = np.fromiter(self.matches, dtype=np.int64, count=len(self.matches))
+        texts = {
+            **self._zone_columns(zone, delimiter),
+            "geocode_label": self._text(label, matched, delimiter),
+            "geocode_type": self._text(kind, matched, delimiter),
+            "geocode_id": self._text(found_id, matched, delimiter),
+            "street_partly_in": self._text(partly, matched, delimiter),
+            "reason": self._text(reason, np.flatnonzero(reason != ""), delimiter),
+        }
+        numbers = {
+            "status": strings_of(ANSWER_STATUS).take(arrow_of(codes)),
+            "distance_m": _decimal_text(distance, 1),
+            "geocode_score": _decimal_text(score, 3),
+        }
+        columns = {name: numbers[name] if name in numbers else texts[name][0] for name in ANSWER_COLUMNS}
+        return _Answers(pa.table(columns), codes, any(needs for _, needs in texts.values()))
+
+    def _positions(
+        self, chunk: _ArrowChunk | _PythonChunk
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each row's position (read, or geocoded), geocoding label and score, and the reason
+        it is invalid (``""``: none)."""
         n = chunk.rows
         well_formed = chunk.well_formed()
         reason = np.full(n, "", dtype=object)
@@ -459,51 +562,50 @@ class _Answerer:
             todo = well_formed & ~np.isfinite(lon)
             texts = [chunk.column(c).to_pylist() for c in self.columns.address]
             self._geocode(texts, todo, lon, lat, label, score, reason)
-        located = self.zones.locate(lon, lat, self.tolerance)
-        status = located.status()
-        status[reason != ""] = "invalid"
-        kind = np.full(n, "", dtype=object)
-        found_id = np.full(n, "", dtype=object)
-        partly = np.full(n, "", dtype=object)
+        return lon, lat, label, score, reason
+
+    def _refine(self, codes: np.ndarray, reason: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each geocoded row's status knowing how it was geocoded, its geocoding type, id and
+        whether its street crosses a boundary."""
+        n = len(codes)
+        kind, found_id, partly = (np.full(n, "", dtype=object) for _ in range(3))
         for i, match in self.matches.items():
-            if status[i] == "invalid":
+            if codes[i] == INVALID:
                 continue
-            status[i], reason[i] = refine(str(status[i]), str(reason[i]), match, self.streets, self.zones)
+            status, reason[i] = refine(ANSWER_STATUS[codes[i]], str(reason[i]), match, self.streets, self.zones)
+            codes[i] = ANSWER_STATUS.index(status)
             kind[i], found_id[i] = match.kind, match.id
             state = self.streets.partly_in(match) if self.streets is not None else None
             partly[i] = "" if state is None else ("true" if state else "false")
-        weak = (status != "invalid") & (score < self.min_score)
-        status[weak] = "uncertain"
-        reason[weak] = [labels.WEAK_GEOCODING.format(score=s) for s in score[weak]]
-        zone, distance = located.main_zone()
-        far = (zone < 0) & (status != "invalid") & np.isfinite(lon)
-        if far.any():  # out rows: the nearest zone and its distance
-            near_zone, near_distance = self.zones.nearest_many(lon[far], lat[far])
-            zone[far], distance[far] = near_zone, near_distance
-        picked = pa.array(zone, mask=zone < 0)
-        table = self.zones.table
-        text = {
-            "status": pa.DictionaryArray.from_arrays(pa.array(np.searchsorted(STATUSES, status)), STATUSES).cast(
-                pa.string()
-            ),
-            **{
-                f"zone_{c}": pc.fill_null(pa.array(table[c].tolist(), pa.string()).take(picked), "")
-                for c in ("type", "code", "name")
-            },
-            "distance_m": _decimal_text(distance, 1),
-            "geocode_label": label,
-            "geocode_score": _decimal_text(score, 3),
-            "geocode_type": kind,
-            "geocode_id": found_id,
-            "street_partly_in": partly,
-            "reason": reason,
-        }
-        return pa.table(
-            {
-                name: pa.array(values, type=pa.string()) if isinstance(values, np.ndarray) else values
-                for name, values in text.items()
-            }
-        )
+        return kind, found_id, partly
+
+    def _zone_columns(self, zone: np.ndarray, delimiter: str) -> dict[str, tuple[pa.Array, bool]]:
+        """``zone_type``, ``zone_code``, ``zone_name`` of each row's zone (-1: none, empty)."""
+        if delimiter not in self.zone_quotes:
+            self.zone_quotes[delimiter] = np.any(
+                [_quote_mask(self.zone_text[c], delimiter) for c in self.zone_text], axis=0
+            )
+        picked = np.where(zone < 0, self.zones.zone_count, zone)
+        quote = bool(self.zone_quotes[delimiter][picked].any())
+        return {f"zone_{c}": (text.take(arrow_of(picked)), quote) for c, text in self.zone_text.items()}
+
+    def _text(self, values: np.ndarray, rows: np.ndarray, delimiter: str) -> tuple[pa.Array, bool]:
+        """A text column empty but at ``rows`` (only those values are converted), and whether
+        one of them needs quotes."""
+        if not len(rows):  # the usual case of a file of coordinates: no text to convert or copy
+            offsets = pa.py_buffer(np.zeros(len(values) + 1, dtype=np.int32))
+            return pa.Array.from_buffers(pa.string(), len(values), [None, offsets, pa.py_buffer(b"")]), False
+        given = self._safe(strings_of([*map(str, values[rows]), ""]))
+        index = np.full(len(values), len(rows), dtype=np.int64)
+        index[rows] = np.arange(len(rows))
+        return given.take(arrow_of(index)), bool(_quote_mask(given, delimiter).any())
+
+    def _safe(self, text: pa.Array) -> pa.Array:
+        """With ``excel_safe``, a leading ``'`` on each value a spreadsheet would take for a formula."""
+        if not self.excel_safe:
+            return text
+        formula = pc.match_substring_regex(text, FORMULA_START)
+        return pc.if_else(formula, pc.binary_join_element_wise(string_scalar("'"), text, string_scalar("")), text)
 
     def _geocode(
         self,
@@ -556,15 +658,53 @@ def _geocode_part(texts: list[str]) -> list[Match | None]:
 
 def _coordinates(lon_text: pa.Array, lat_text: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decimal degrees (a decimal comma is accepted); ``bad`` marks what is not a valid position."""
-    values = [parse_decimals(text) for text in (lon_text, lat_text)]
-    lon, lat = values
+    lon, lat = (_decimals(text) for text in (lon_text, lat_text))
     bad = ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))
     lon[bad], lat[bad] = np.nan, np.nan
     return lon, lat, bad
 
 
-def _decimal_text(values: np.ndarray, digits: int) -> np.ndarray:
-    text = np.full(len(values), "", dtype=object)
+def _quote_mask(text: pa.Array, delimiter: str) -> np.ndarray:
+    """Which values of a text column hold the delimiter, a quote or a line end."""
+    found = [pc.match_substring(text, char) for char in (delimiter, '"', "\n", "\r")]
+    return np.asarray(np.any([numpy_of(f) for f in found], axis=0))
+
+
+def _decimals(text: pa.Array) -> np.ndarray:
+    """:func:`carroyage.files.parse_decimals`, its usual case (every value a plain number) without pandas."""
+    try:
+        return numpy_of(pc.cast(text, pa.float64()))
+    except pa.ArrowInvalid:  # decimal commas, garbage: the general reader
+        return parse_decimals(text)
+
+
+def _decimal_text(values: np.ndarray, digits: int) -> pa.Array:
+    """``f"{v:.{digits}f}"`` of each finite value, ``""`` for the others, built by Arrow.
+
+    The rounding is Python's (half to even on the exact value): the scaled value is rounded by
+    numpy, and the few whose scaling may have crossed a half are formatted by Python.
+
+    >>> _decimal_text(np.array([-121.25, 0.35, np.nan, -0.04, 1234.96]), 1).to_pylist()
+    ['-121.2', '0.3', '', '-0.0', '1235.0']
+    """
     finite = np.flatnonzero(np.isfinite(values))
-    text[finite] = [f"{v:.{digits}f}" for v in values[finite]]  # only rows with a value
-    return text
+    value = values[finite]
+    scaled = np.abs(value) * 10**digits
+    whole = np.rint(scaled).astype(np.int64)
+    units, decimals = np.divmod(whole, 10**digits)
+    minus, nothing = string_scalar("-"), string_scalar("")
+    text = pc.binary_join_element_wise(
+        pc.if_else(arrow_of(np.signbit(value)), minus, nothing), pc.cast(arrow_of(units), pa.string()), nothing
+    )
+    if digits:
+        fraction = pc.utf8_lpad(pc.cast(arrow_of(decimals), pa.string()), digits, "0")
+        text = pc.binary_join_element_wise(text, fraction, string_scalar("."))
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) <= 4 * np.spacing(scaled)
+    if near_half.any():
+        exact = text.to_pylist()
+        for i in np.flatnonzero(near_half):
+            exact[i] = f"{value[i]:.{digits}f}"
+        text = strings_of(exact)
+    index = np.full(len(values), len(finite), dtype=np.int64)
+    index[finite] = np.arange(len(finite))
+    return pa.concat_arrays([text, strings_of([""])]).take(arrow_of(index))

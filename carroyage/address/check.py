@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,11 +14,13 @@ from .. import labels
 from ..data import QPV_2024
 from ..errors import AddressNotFound, InputError
 from ..settings import MAX_ADDRESS_CHARS, MIN_SCORE, TOLERANCE_M
-from .geocode import Geocoder, Match
 from .lookup import ZoneSet, load_zones
 from .normalise import too_long
 from .query import check_position as _check_position
 from .query import validate_query
+
+if TYPE_CHECKING:  # the geocoder (rapidfuzz) is imported only when an address is geocoded
+    from .geocode import Geocoder, Match
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def refine(status: str, reason: str, match: Match, streets: StreetZones | None, 
         if streets is not None and 0 <= match.street_code < len(streets.zone):
             whole = int(streets.zone[match.street_code])
             if whole >= 0:
-                return "uncertain", labels.STREET_IN_ONE_ZONE.format(code=zones.table.at[whole, "code"])
+                return "uncertain", labels.STREET_IN_ONE_ZONE.format(code=zones.fields["code"][whole])
             if streets.partly[match.street_code]:
                 return "uncertain", labels.STREET_CROSSES
         why = labels.NUMBER_NOT_FOUND if match.note == "number_not_found" else labels.NO_NUMBER
@@ -167,8 +169,7 @@ class Checker:
         return answer
 
     def _zone(self, row: int) -> dict[str, Any]:
-        table = self.zones.table
-        return {"type": table.at[row, "type"], "code": table.at[row, "code"], "name": table.at[row, "name"]}
+        return {key: str(self.zones.fields[key][row]) for key in ("type", "code", "name")}
 
 
 def make_checker(
@@ -179,9 +180,11 @@ def make_checker(
     min_score: float = MIN_SCORE,
 ) -> Checker:
     """A checker for zone files (the official 2024 QPV layer by default) and a BAN file or addok URL."""
-    from .geocode import AddokGeocoder, BanGeocoder
+    geocoder: Geocoder | None = None
+    if addok or ban:  # the geocoder's libraries are imported only when there is one
+        from .geocode import AddokGeocoder, BanGeocoder
 
-    geocoder = AddokGeocoder(addok) if addok else BanGeocoder(ban) if ban else None
+        geocoder = AddokGeocoder(addok) if addok else BanGeocoder(str(ban))
     return Checker(load_zones(list(zones or [QPV_2024])), geocoder, tolerance, min_score)
 
 

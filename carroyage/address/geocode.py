@@ -39,13 +39,15 @@ import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
 from ..errors import GeocodingError, InputError
+from ..files import atomic_path
 from ..manifest import sha256
 from ..settings import CANDIDATES, GEOCODE_FLOOR, STREET_MIN_SIMILARITY
 from .normalise import STOP_WORDS, STREET_TYPES, ParsedAddress, normalise, parse_many, too_long
 
 BAN_COLUMNS = ("id", "numero", "rep", "nom_voie", "code_postal", "code_insee", "nom_commune", "lon", "lat")
 OPTIONAL_COLUMNS = ("nom_ancienne_commune", "code_insee_ancienne_commune", "nom_ld", "x", "y")
-INDEX_VERSION = "2"
+INDEX_VERSION = "3"
+NO_NUMBER = -1  # ``numero`` of a BAN row without a house number (an empty field)
 # score factors
 OTHER_REPETITION = 0.9  # "12 bis" asked, only "12" (or the reverse): the same number, said so
 STREET_LEVEL = 0.9  # the number is not on the street: the street's position
@@ -129,24 +131,25 @@ class BanGeocoder:
         return [beside, self.cache_dir / f"ban-{key}.parquet"]
 
     def _load_index(self) -> pa.Table:
+        stamp = self._stamp()
         for candidate in self.index_paths():
             if candidate.is_file():
                 try:
-                    table = pq.read_table(candidate)
-                except (OSError, pa.ArrowInvalid):
+                    # ParquetFile, not read_table (which imports pandas and Arrow's dataset layer)
+                    opened = pq.ParquetFile(candidate)
+                    if (opened.schema_arrow.metadata or {}).get(b"carroyage_stamp", b"").decode() == stamp:
+                        return opened.read()
+                except (OSError, pa.ArrowException):
                     continue
-                if (table.schema.metadata or {}).get(b"carroyage_stamp", b"").decode() == self._stamp():
-                    return table
         table = self._build_index()
         for candidate in self.index_paths():
             try:
                 candidate.parent.mkdir(parents=True, exist_ok=True)
-                temporary = candidate.with_name(candidate.name + f".{os.getpid()}.tmp")
-                pq.write_table(table.replace_schema_metadata({"carroyage_stamp": self._stamp()}), temporary)
-                os.replace(temporary, candidate)
+                with atomic_path(candidate) as temporary:
+                    pq.write_table(table.replace_schema_metadata({"carroyage_stamp": stamp}), temporary)
                 break
-            except OSError:
-                continue  # read-only folder: try the user cache
+            except OSError:  # a read-only folder (OutputError is one too): the user cache
+                continue
         return table
 
     def _build_index(self) -> pa.Table:
@@ -171,6 +174,12 @@ class BanGeocoder:
             ) from exc
         n = table.num_rows
 
+        def numbers(name: str, kind: pa.DataType) -> pa.Array:
+            try:
+                return pc.cast(table[name], kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InputError(f"{self.path}: column {name}: expected numbers ({str(exc).splitlines()[0]})") from exc
+
         def column(name: str, kind: pa.DataType = pa.string()) -> pa.Array:
             if name in table.column_names:
                 values = table[name].combine_chunks()
@@ -183,7 +192,7 @@ class BanGeocoder:
         built = pa.table(
             {
                 "id": column("id"),
-                "numero": pc.cast(table["numero"], pa.int64()),
+                "numero": pc.fill_null(numbers("numero", pa.int64()), NO_NUMBER),  # empty: no number, not NaN
                 "rep": pc.utf8_lower(column("rep")),
                 "nom_voie": column("nom_voie"),
                 "code_postal": column("code_postal"),
@@ -192,8 +201,8 @@ class BanGeocoder:
                 "nom_ancienne_commune": column("nom_ancienne_commune"),
                 "code_insee_ancienne_commune": column("code_insee_ancienne_commune"),
                 "nom_ld": column("nom_ld"),
-                "lon": pc.cast(table["lon"], pa.float64()),
-                "lat": pc.cast(table["lat"], pa.float64()),
+                "lon": numbers("lon", pa.float64()),
+                "lat": numbers("lat", pa.float64()),
                 "x": column("x", pa.float64()),
                 "y": column("y", pa.float64()),
                 "street_key": street_key,
@@ -260,6 +269,12 @@ class BanGeocoder:
             str(code)[:2] for code in self.by_insee
         )
         self.all_entries = np.arange(len(self.e_name))
+
+    def house_number(self, row: int) -> str:
+        """The house number of an index row as written (``12 bis``), ``""`` when it has none."""
+        if self.numero[row] == NO_NUMBER:
+            return ""
+        return _joined(str(self.numero[row]), str(self.rep[row]))
 
     @property
     def streets(self) -> int:
@@ -436,7 +451,7 @@ class BanGeocoder:
     def _house(self, street: int, query: ParsedAddress, similarity: float) -> Match:
         start, end = int(self.street_start[street]), int(self.street_end[street])
         fields = self._street_fields(street)
-        where = f"{fields['postcode']} {fields['city']}"
+        where = _joined(fields["postcode"], fields["city"])
         if query.number is not None:
             numbers = self.numero[start:end]
             same = np.flatnonzero(numbers == query.number) + start
@@ -444,16 +459,16 @@ class BanGeocoder:
                 exact = [r for r in same if self.rep[r] == query.repetition]
                 row = exact[0] if exact else int(same[0])
                 factor, note = (1.0, "") if exact else (OTHER_REPETITION, "other_repetition")
-                house = f"{self.numero[row]}{' ' + str(self.rep[row]) if self.rep[row] else ''}"
+                house = self.house_number(int(row))
                 return Match(
                     float(self.lon[row]),
                     float(self.lat[row]),
-                    f"{house} {fields['street']} {where}",
+                    _joined(house, fields["street"], where),
                     round(similarity * factor, 3),
                     "housenumber",
                     str(self.ids[row]),
                     housenumber=house,
-                    name=f"{house} {fields['street']}",
+                    name=_joined(house, fields["street"]),
                     x=float(self.x[row]),
                     y=float(self.y[row]),
                     note=note,
@@ -463,7 +478,7 @@ class BanGeocoder:
             return Match(
                 lon,
                 lat,
-                f"{fields['street']} {where}",
+                _joined(fields["street"], where),
                 round(similarity * STREET_LEVEL, 3),
                 "street",
                 str(self.ids[start]).rsplit("_", 1)[0],
@@ -475,7 +490,7 @@ class BanGeocoder:
         return Match(
             float(self.s_lon[street]),
             float(self.s_lat[street]),
-            f"{fields['street']} {where}",
+            _joined(fields["street"], where),
             round(similarity * STREET_LEVEL, 3),
             "street",
             str(self.ids[start]).rsplit("_", 1)[0],
@@ -488,7 +503,7 @@ class BanGeocoder:
     def _interpolate(self, start: int, end: int, number: int, street: int) -> tuple[float, float, str]:
         """Between the nearest numbers on the same side of the street, else its centre."""
         numbers = self.numero[start:end]
-        side = (numbers % 2) == (number % 2)
+        side = (numbers != NO_NUMBER) & ((numbers % 2) == (number % 2))
         below = np.flatnonzero(side & (numbers < number))
         above = np.flatnonzero(side & (numbers > number))
         if len(below) and len(above):
@@ -538,10 +553,15 @@ class BanGeocoder:
         answers = []
         for row in rows:
             street = int(self.street_of_row[row])
-            query = ParsedAddress(int(self.numero[row]), str(self.rep[row]), "", "", "")
-            match = self._house(street, query, 1.0)
             metres = math.sqrt(float(distance[row])) * 111_320
-            answers.append(replace(match, score=round(max(0.0, 1 - metres / 1000), 3)))
+            score = round(max(0.0, 1 - metres / 1000), 3)
+            if self.numero[row] == NO_NUMBER:  # an address without a number: the street, at that address
+                match = self._house(street, ParsedAddress(None, "", "", "", ""), 1.0)
+                lon, lat, found = float(self.lon[row]), float(self.lat[row]), str(self.ids[row])
+                answers.append(replace(match, lon=lon, lat=lat, id=found, score=score, position="", note=""))
+                continue
+            query = ParsedAddress(int(self.numero[row]), str(self.rep[row]), "", "", "")
+            answers.append(replace(self._house(street, query, 1.0), score=score))
         return answers
 
 
@@ -581,6 +601,15 @@ def _core(name: str) -> str:
     words = name.split()
     kept = [w for w in words if w not in STREET_TYPES and w not in STOP_WORDS]
     return " ".join(kept) if kept else name
+
+
+def _joined(*parts: str) -> str:
+    """The non-empty parts, one space apart: an empty field never shows (as ``nan`` or a double space).
+
+    >>> _joined("", "Boulevard du Port", "80000 Amiens")
+    'Boulevard du Port 80000 Amiens'
+    """
+    return " ".join(part for part in parts if part)
 
 
 def _groups(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -631,21 +660,26 @@ class AddokGeocoder:
 def _from_feature(feature: dict[str, Any]) -> Match:
     lon, lat = feature["geometry"]["coordinates"]
     props = feature["properties"]
+
+    def text(key: str) -> str:  # an absent or null property is empty, never "None"
+        value = props.get(key)
+        return "" if value is None else str(value)
+
     return Match(
         float(lon),
         float(lat),
-        props.get("label", ""),
-        round(float(props.get("score", 0.0)), 3),
-        props.get("type", ""),
-        str(props.get("id", "")),
-        housenumber=str(props.get("housenumber", "")),
-        name=str(props.get("name", "")),
-        street=str(props.get("street", "")),
-        postcode=str(props.get("postcode", "")),
-        city=str(props.get("city", "")),
-        citycode=str(props.get("citycode", "")),
-        context=str(props.get("context", "")),
-        importance=float(props.get("importance", 0.0) or 0.0),
+        text("label"),
+        round(float(props.get("score") or 0.0), 3),
+        text("type"),
+        text("id"),
+        housenumber=text("housenumber"),
+        name=text("name"),
+        street=text("street"),
+        postcode=text("postcode"),
+        city=text("city"),
+        citycode=text("citycode"),
+        context=text("context"),
+        importance=float(props.get("importance") or 0.0),
     )
 
 
@@ -659,12 +693,9 @@ def ban_to_addok(path: str | Path, target: str | Path) -> Path:
     for street in range(ban.streets):
         start, end = int(ban.street_start[street]), int(ban.street_end[street])
         numbers = {
-            f"{ban.numero[r]}{' ' + str(ban.rep[r]) if ban.rep[r] else ''}": {
-                "lat": float(ban.lat[r]),
-                "lon": float(ban.lon[r]),
-                "id": str(ban.ids[r]),
-            }
+            ban.house_number(r): {"lat": float(ban.lat[r]), "lon": float(ban.lon[r]), "id": str(ban.ids[r])}
             for r in range(start, end)
+            if ban.numero[r] != NO_NUMBER  # an address without a number is the street's
         }
         first = str(ban.ids[start])
         lines.append(

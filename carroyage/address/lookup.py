@@ -8,30 +8,38 @@ distances only for the points close to a zone.
 ``distance_m`` is negative inside a zone and positive outside. A point is ``in`` when it lies in a
 zone farther than the tolerance from its boundary, ``uncertain`` when it lies within the tolerance
 of a boundary (or its geocoding is weak), ``out`` otherwise.
+
+Neither pandas nor geopandas is imported to locate points in zones read from the cache (see
+:func:`load_zones`): a batch of coordinates starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pyproj
 import shapely
 
+from .. import __version__
+from ..files import atomic_path, output_set
 from ..manifest import sha256
 from ..settings import AROUND_RADIUS_M, NEAREST_WITHIN_M
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    import pandas as pd
 
 # (name, EPSG, lon/lat bounds) of the territories QPVs lie in
 TERRITORIES = (
@@ -45,10 +53,123 @@ TERRITORIES = (
     ("Polynésie française", 3297, (-152.0, -18.0, -148.0, -16.0)),
 )
 GEOGRAPHY_LAYERS = {"qpv": "qpv", "quartier_vecu": "quartier_vecu", "veille_active": "veille_active"}
+FIELDS = ("type", "code", "name", "source")
+"""What is known of each zone (one text each)."""
+STATUS = ("in", "out", "uncertain")
+"""The status of a located point, by code (:meth:`Located.status_codes`)."""
+
+_NUMPY_TYPES = {pa.int8(): np.int8, pa.int32(): np.int32, pa.int64(): np.int64, pa.float64(): np.float64}
 
 
-COARSE = 1000.0  # metres: side of the bitmap cells that rule out points far from every zone
+# Arrow's own conversions (pa.array, to_numpy, Python scalars given to compute functions) first
+# import pandas, 0.3 s of a batch of coordinates that never needs it: these go through buffers.
+def numpy_of(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numpy copy of an Arrow array of numbers or booleans, read from its buffers.
+
+    >>> numpy_of(arrow_of(np.array([1.5, 2.0]))).tolist(), numpy_of(arrow_of(np.array([True, False]))).tolist()
+    ([1.5, 2.0], [True, False])
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    if array.null_count or (array.type != pa.bool_() and array.type not in _NUMPY_TYPES):
+        return np.asarray(array.to_numpy(zero_copy_only=False))  # nulls or another type: Arrow's way
+    start, stop = array.offset, array.offset + len(array)
+    data = array.buffers()[1]
+    if data is None or not len(array):
+        return np.zeros(0, dtype=bool if array.type == pa.bool_() else _NUMPY_TYPES[array.type])
+    if array.type == pa.bool_():
+        return np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[start:stop].astype(bool)
+    return np.array(np.frombuffer(data, _NUMPY_TYPES[array.type])[start:stop])
+
+
+def arrow_of(values: np.ndarray) -> pa.Array:
+    """An Arrow array of a numpy array of numbers or booleans (no null), built on its buffer."""
+    values = np.ascontiguousarray(values)
+    if values.dtype == bool:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [None, pa.py_buffer(values)])
+
+
+def strings_of(values: list[str] | tuple[str, ...]) -> pa.Array:
+    """An Arrow text array of Python strings, built from their UTF-8 bytes.
+
+    >>> strings_of(["a", "", "é"]).to_pylist()
+    ['a', '', 'é']
+    """
+    encoded = [value.encode("utf-8") for value in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(e) for e in encoded])
+    return pa.Array.from_buffers(
+        pa.large_string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    ).cast(pa.string())
+
+
+def string_scalar(value: str) -> pa.Scalar:
+    """An Arrow text scalar (a Python string given to a compute function is converted by pandas' shim)."""
+    return strings_of([value])[0]
+
+
+COARSE = 250.0  # metres: side of the bitmap cells that rule out points far from every zone
+LONLAT_CELL = 0.01  # degrees: the same before projection
+ORDER_CELL_M = 2000.0  # metres: points are searched for cell by cell of this side
 VERTEX_SPACING_M = 25.0  # metres between the boundary vertices the nearest zone is looked up by
+
+
+def prefetch_nearest() -> threading.Thread:
+    """Start importing the nearest search's library (scipy, ~0.3 s) in a thread, now.
+
+    The first chunk of a file is read, parsed and located meanwhile, mostly in libraries that
+    release the interpreter lock; :meth:`Territory.vertices` then finds it imported. The thread
+    is not a daemon: an interpreter never exits in the middle of an import.
+    """
+    thread = threading.Thread(target=importlib.import_module, args=("scipy.spatial",), name="carroyage-prefetch")
+    thread.start()
+    return thread
+
+
+@dataclass
+class _Bitmap:
+    """Cells (of side ``cell``, in the coordinates' unit) that boxes grown by a margin touch."""
+
+    bitmap: np.ndarray
+    west: float
+    south: float
+    cell: float
+
+    @classmethod
+    def of(cls, boxes: np.ndarray, dx: float | np.ndarray, dy: float | np.ndarray, cell: float) -> _Bitmap:
+        """From ``(xmin, ymin, xmax, ymax)`` boxes grown by ``dx`` and ``dy`` (each, or one for all)."""
+        x0, y0 = boxes[:, 0] - dx, boxes[:, 1] - dy
+        x1, y1 = boxes[:, 2] + dx, boxes[:, 3] + dy
+        west, south = float(x0.min()), float(y0.min())
+        col0, col1 = ((x0 - west) // cell).astype(int), ((x1 - west) // cell).astype(int)
+        row0, row1 = ((y0 - south) // cell).astype(int), ((y1 - south) // cell).astype(int)
+        bitmap = np.zeros((row1.max() + 1, col1.max() + 1), dtype=bool)
+        for r0, r1, c0, c1 in zip(row0, row1, col0, col1, strict=True):  # one slice per box (zone), not per point
+            bitmap[r0 : r1 + 1, c0 : c1 + 1] = True
+        return cls(bitmap, west, south, cell)
+
+    def hits(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Which points fall in a marked cell."""
+        col = np.floor((x - self.west) / self.cell)
+        row = np.floor((y - self.south) / self.cell)
+        rows, cols = self.bitmap.shape
+        inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+        hit = np.zeros(len(x), dtype=bool)
+        hit[inside] = self.bitmap[row[inside].astype(int), col[inside].astype(int)]
+        return hit
+
+
+@dataclass
+class _Vertices:
+    """A territory's boundary vertices, every :data:`VERTEX_SPACING_M` metres, and their k-d tree."""
+
+    part: np.ndarray  # the zone part of each vertex
+    tree: Any  # scipy.spatial.cKDTree
+    coords: np.ndarray
+    same_prev: np.ndarray  # the previous vertex is on the same line
+    same_next: np.ndarray
 
 
 @dataclass
@@ -60,14 +181,19 @@ class Territory:
     parts: np.ndarray  # polygons, prepared
     boundaries: np.ndarray
     tree: shapely.STRtree
-    to_metric: pyproj.Transformer
     lonlat_bounds: tuple[float, float, float, float]
-    _near: dict[float, tuple[np.ndarray, float, float, int, int]] = field(default_factory=dict)
-    _vertices: tuple[np.ndarray, Any, np.ndarray, np.ndarray, np.ndarray] | None = None
+    lonlat_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # of its zones, WGS84
+    _near: dict[float, _Bitmap] = field(default_factory=dict)
+    _reach: dict[float, _Bitmap] = field(default_factory=dict)
+    _vertices: _Vertices | None = None
 
-    def vertices(self) -> tuple[np.ndarray, Any, np.ndarray, np.ndarray, np.ndarray]:
-        """The parts' boundary vertices every :data:`VERTEX_SPACING_M` metres: their part, a k-d
-        tree, their coordinates, and whether the previous / next vertex is on the same line."""
+    @cached_property
+    def to_metric(self) -> pyproj.Transformer:
+        """WGS84 → the territory's CRS (made when first needed: most files touch one territory)."""
+        return pyproj.Transformer.from_crs(4326, self.epsg, always_xy=True)
+
+    def vertices(self) -> _Vertices:
+        """The parts' boundary vertices and their k-d tree (built when first needed)."""
         if self._vertices is None:
             from scipy.spatial import cKDTree
 
@@ -75,33 +201,71 @@ class Territory:
             lines, part = shapely.get_parts(dense, return_index=True)
             coords, line = shapely.get_coordinates(lines, return_index=True)
             same = line[1:] == line[:-1]
-            self._vertices = (part[line], cKDTree(coords), coords, np.r_[False, same], np.r_[same, False])
+            self._vertices = _Vertices(part[line], cKDTree(coords), coords, np.r_[False, same], np.r_[same, False])
         return self._vertices
 
     def near(self, x: np.ndarray, y: np.ndarray, tolerance: float) -> np.ndarray:
-        """Which points may lie within ``tolerance`` of a zone: a bitmap of the zones' extents.
+        """Which points (metric) may lie within ``tolerance`` of a zone: a bitmap of the parts' extents.
 
         Most points of a national file are far from every QPV; they are ruled out with array
         indexing, before any geometry is built for them.
         """
         if tolerance not in self._near:
-            bounds = shapely.bounds(self.parts)
-            west, south = bounds[:, 0].min() - tolerance, bounds[:, 1].min() - tolerance
-            col0 = ((bounds[:, 0] - tolerance - west) // COARSE).astype(int)
-            col1 = ((bounds[:, 2] + tolerance - west) // COARSE).astype(int)
-            row0 = ((bounds[:, 1] - tolerance - south) // COARSE).astype(int)
-            row1 = ((bounds[:, 3] + tolerance - south) // COARSE).astype(int)
-            bitmap = np.zeros((row1.max() + 1, col1.max() + 1), dtype=bool)
-            for r0, r1, c0, c1 in zip(row0, row1, col0, col1, strict=True):  # one slice per zone part
-                bitmap[r0 : r1 + 1, c0 : c1 + 1] = True
-            self._near[tolerance] = (bitmap, west, south, *bitmap.shape)
-        bitmap, west, south, rows, cols = self._near[tolerance]
-        col = np.floor((x - west) / COARSE)
-        row = np.floor((y - south) / COARSE)
-        inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-        hit = np.zeros(len(x), dtype=bool)
-        hit[inside] = bitmap[row[inside].astype(int), col[inside].astype(int)]
-        return hit
+            cell = max(COARSE, tolerance / 4)  # a wide margin gains nothing from fine cells
+            self._near[tolerance] = _Bitmap.of(shapely.bounds(self.parts), tolerance, tolerance, cell)
+        return self._near[tolerance].hits(x, y)
+
+    def reachable(self, lon: np.ndarray, lat: np.ndarray, metres: float) -> np.ndarray:
+        """Which points (WGS84) may lie within ``metres`` of a zone, told before they are projected.
+
+        The zones' lon/lat boxes are grown by ``metres`` turned into degrees with room to spare
+        (a degree of latitude is at least 110.5 km, one of longitude that times the cosine of the
+        box's farthest latitude; 10 % more for the projection's scale), so that no point within
+        reach is left out: a point ruled out here is farther than ``metres`` from every zone.
+        """
+        if metres not in self._reach:
+            boxes = self.lonlat_boxes
+            dlat = 1.1 * metres / 110_500 + 1e-6
+            farthest = np.minimum(np.maximum(np.abs(boxes[:, 1]), np.abs(boxes[:, 3])) + dlat, 89.0)
+            dlon = 1.1 * metres / (110_500 * np.cos(np.radians(farthest))) + 1e-6
+            self._reach[metres] = _Bitmap.of(boxes, dlon, dlat, LONLAT_CELL)
+        return self._reach[metres].hits(lon, lat)
+
+    def nearest_boundary(self, x: np.ndarray, y: np.ndarray, within: float) -> tuple[np.ndarray, np.ndarray]:
+        """The zone with the nearest boundary to each point within ``within`` metres, and its
+        distance (-1 and NaN: none); see :meth:`ZoneSet.nearest_many`."""
+        zone = np.full(len(x), -1, dtype=np.int64)
+        distance = np.full(len(x), np.nan)
+        close = np.flatnonzero(self.near(x, y, within))
+        if not len(close):
+            return zone, distance
+        vertices = self.vertices()
+        close = close[_spatial_order(x[close], y[close])]  # neighbours in turn: the tree stays in cache, ~4x faster
+        _, vertex = vertices.tree.query(
+            np.c_[x[close], y[close]], distance_upper_bound=within + VERTEX_SPACING_M, workers=-1
+        )
+        hit = vertex < len(vertices.part)
+        close, vertex = close[hit], vertex[hit]
+        px, py, coords = x[close], y[close], vertices.coords
+        # exact distance to the boundary: the two segments on either side of the nearest vertex
+        metres = np.hypot(coords[vertex, 0] - px, coords[vertex, 1] - py)
+        for neighbour, valid in ((vertex - 1, vertices.same_prev[vertex]), (vertex + 1, vertices.same_next[vertex])):
+            neighbour = np.where(valid, neighbour, vertex)
+            metres = np.minimum(metres, _to_segment(px, py, coords[vertex], coords[neighbour]))
+        keep = metres <= within
+        zone[close[keep]] = self.zone[vertices.part[vertex[keep]]]
+        distance[close[keep]] = metres[keep]
+        return zone, distance
+
+
+@dataclass
+class _Projected:
+    """The points a territory looks at (``members``), in its metric CRS."""
+
+    territory: Territory
+    members: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
 
 
 @dataclass
@@ -110,60 +274,82 @@ class ZoneSet:
 
     Attributes
     ----------
-    table : DataFrame
-        One row per zone: ``type``, ``code``, ``name``, ``source``.
+    fields : dict of str to ndarray
+        One text per zone for each of :data:`FIELDS`: ``type``, ``code``, ``name``, ``source``.
     dropped : list of str
         Zones left out because their geometry has no area (e.g. collapsed by coordinate rounding).
     """
 
-    table: pd.DataFrame
+    fields: dict[str, np.ndarray]
     territories: list[Territory]
     shapes: np.ndarray  # WGS84 geometry of each zone
     dropped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        boxes = shapely.bounds(self.shapes)
+        for territory in self.territories:
+            territory.lonlat_boxes = boxes[np.unique(territory.zone)]
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """The zones as a DataFrame: one row per zone, columns ``type``, ``code``, ``name``, ``source``."""
+        import pandas as pd
+
+        frame: pd.DataFrame = pd.DataFrame({c: self.fields[c] for c in FIELDS})
+        return frame
 
     @classmethod
     def from_layers(cls, layers: list[tuple[str, gpd.GeoDataFrame, str]]) -> ZoneSet:
         """Build from ``(type, layer, source)`` triples."""
         from ..layers import codes_and_names
 
-        frames: list[pd.DataFrame] = []
-        pieces: list[np.ndarray] = []
+        columns: dict[str, list[np.ndarray]] = {c: [np.zeros(0, dtype=object)] for c in FIELDS}
+        pieces: list[np.ndarray] = [np.zeros(0, dtype=object)]
         for kind, layer, source in layers:
             codes, names = codes_and_names(layer, "Z")
-            wgs = layer.to_crs(4326).geometry.to_numpy()
-            frames.append(pd.DataFrame({"type": kind, "code": codes, "name": names, "source": source}))
-            pieces.append(wgs)
-        table = (
-            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["type", "code", "name", "source"])
-        )
-        shapes = np.concatenate(pieces) if pieces else np.array([], dtype=object)
+            for name, values in (("type", [kind] * len(codes)), ("code", codes), ("name", names)):
+                columns[name].append(np.array([str(v) for v in values], dtype=object))
+            columns["source"].append(np.array([source] * len(codes), dtype=object))
+            pieces.append(layer.to_crs(4326).geometry.to_numpy())
+        fields = {c: np.concatenate(columns[c]) for c in FIELDS}
+        shapes = np.concatenate(pieces)
         empty = shapely.is_empty(shapes) | (shapely.area(shapes) == 0)
-        dropped = [f"{t} {c}" for t, c in zip(table["type"][empty], table["code"][empty], strict=True)]
-        return cls(table, _territories(shapes, ~empty), shapes, dropped)
+        dropped = [f"{t} {c}" for t, c in zip(fields["type"][empty], fields["code"][empty], strict=True)]
+        return cls(fields, _territories(shapes, ~empty), shapes, dropped)
 
-    def locate(self, lon: np.ndarray, lat: np.ndarray, tolerance: float = 0.0) -> Located:
+    @property
+    def zone_count(self) -> int:
+        """The number of zones (those without area included)."""
+        return len(self.fields["code"])
+
+    def locate(
+        self, lon: np.ndarray, lat: np.ndarray, tolerance: float = 0.0, reach: float = NEAREST_WITHIN_M
+    ) -> Located:
         """Locate points given in WGS84 degrees.
 
         Returns every (point, zone) pair where the point is inside the zone or within
-        ``tolerance`` metres of it, with the signed distance, and each point's status.
+        ``tolerance`` metres of it, with the signed distance, and each point's status. Points
+        within ``reach`` of a zone are projected once, for :meth:`Located.nearest` too; the
+        others are ruled out before that.
         """
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        reach = max(reach, tolerance)
+        projected = self._project(lon, lat, reach)
         points: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
         zones: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
         distances: list[np.ndarray] = [np.zeros(0)]
-        for territory, members in _assign(self.territories, lon, lat):
-            x, y = territory.to_metric.transform(lon[members], lat[members])
-            found, part_zone, signed = _pairs(territory, np.asarray(x), np.asarray(y), tolerance)
-            points.append(members[found])
+        for where in projected:
+            found, part_zone, signed = _pairs(where.territory, where.x, where.y, tolerance)
+            points.append(where.members[found])
             zones.append(part_zone)
             distances.append(signed)
         point, zone, distance = np.concatenate(points), np.concatenate(zones), np.concatenate(distances)
-        order = np.lexsort((distance, point))  # by point, nearest boundary (deepest inside) first
+        order = np.lexsort((zone, distance, point))  # by point, nearest boundary (deepest inside) first
         point, zone, distance = point[order], zone[order], distance[order]
         # a zone split into parts appears once per point: keep its first (deepest) part
-        _, first = np.unique(point * (len(self.table) + 1) + zone, return_index=True)
+        _, first = np.unique(point * (self.zone_count + 1) + zone, return_index=True)
         keep = np.sort(first)
-        return Located(self, len(lon), point[keep], zone[keep], distance[keep], tolerance)
+        return Located(self, len(lon), point[keep], zone[keep], distance[keep], tolerance, projected, reach, lon, lat)
 
     def around(self, lon: float, lat: float, radius_m: float = AROUND_RADIUS_M) -> dict[str, Any]:
         """Zones within about ``radius_m`` of a point, as a GeoJSON FeatureCollection (WGS84)."""
@@ -200,26 +386,7 @@ class ZoneSet:
         (True, True, -1, -1)
         """
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-        zone = np.full(len(lon), -1, dtype=np.int64)
-        distance = np.full(len(lon), np.nan)
-        for territory, members in _assign(self.territories, lon, lat):
-            members = members[zone[members] < 0]  # a point already answered by another territory
-            x, y = (np.asarray(v) for v in territory.to_metric.transform(lon[members], lat[members]))
-            close = np.flatnonzero(territory.near(x, y, within))
-            vertex_part, kdtree, coords, same_prev, same_next = territory.vertices()
-            _, vertex = kdtree.query(np.c_[x[close], y[close]], distance_upper_bound=within + VERTEX_SPACING_M)
-            hit = vertex < len(vertex_part)
-            close, vertex = close[hit], vertex[hit]
-            px, py = x[close], y[close]
-            # exact distance to the boundary: the two segments on either side of the nearest vertex
-            metres = np.hypot(coords[vertex, 0] - px, coords[vertex, 1] - py)
-            for neighbour, valid in ((vertex - 1, same_prev[vertex]), (vertex + 1, same_next[vertex])):
-                neighbour = np.where(valid, neighbour, vertex)
-                metres = np.minimum(metres, _to_segment(px, py, coords[vertex], coords[neighbour]))
-            keep = metres <= within
-            zone[members[close[keep]]] = territory.zone[vertex_part[vertex[keep]]]
-            distance[members[close[keep]]] = metres[keep]
-        return zone, distance
+        return _nearest(self._project(lon, lat, within), np.arange(len(lon)), len(lon), within)
 
     def nearest(self, lon: float, lat: float) -> tuple[int, float] | None:
         """The nearest zone to one point and its distance in metres (for a human answer)."""
@@ -229,6 +396,16 @@ class ZoneSet:
             index = territory.tree.nearest(where)
             return int(territory.zone[index]), float(shapely.distance(territory.parts[index], where))
         return None
+
+    def _project(self, lon: np.ndarray, lat: np.ndarray, reach: float) -> list[_Projected]:
+        """Each territory's points within ``reach`` of a zone, in its metric CRS (projected once
+        for every later question)."""
+        projected = []
+        for territory, members in _assign(self.territories, lon, lat):
+            members = members[territory.reachable(lon[members], lat[members], reach)]
+            x, y = territory.to_metric.transform(lon[members], lat[members])
+            projected.append(_Projected(territory, members, np.asarray(x), np.asarray(y)))
+        return projected
 
 
 @dataclass
@@ -241,24 +418,31 @@ class Located:
     zone: np.ndarray
     distance: np.ndarray  # metres, negative inside
     tolerance: float
+    projected: list[_Projected] = field(default_factory=list)
+    reach: float = 0.0  # metres: the points projected are all those within it of a zone
+    lon: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lat: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def status_codes(self) -> np.ndarray:
+        """Each point's status as a code, an index into :data:`STATUS` (geocoding not considered)."""
+        codes = np.full(self.count, STATUS.index("out"), dtype=np.int8)
+        codes[self.point[np.abs(self.distance) <= self.tolerance]] = STATUS.index("uncertain")
+        codes[self.point[self.distance < -self.tolerance]] = STATUS.index("in")  # deep in one zone wins
+        return codes
 
     def status(self) -> np.ndarray:
         """``in``, ``out`` or ``uncertain`` for each point (geocoding not considered)."""
-        deep = np.zeros(self.count, dtype=bool)
-        near = np.zeros(self.count, dtype=bool)
-        deep[self.point[self.distance < -self.tolerance]] = True
-        near[self.point[np.abs(self.distance) <= self.tolerance]] = True
-        return np.where(deep, "in", np.where(near, "uncertain", "out")).astype(object)
+        return np.asarray(np.array(STATUS, dtype=object)[self.status_codes()])
 
     def quartiers(self, point: int) -> list[dict[str, object]]:
         """The zones one point lies in or near, nearest boundary first."""
         rows = np.flatnonzero(self.point == point)
-        table = self.zones.table
+        fields = self.zones.fields
         return [
             {
-                "type": table.at[z, "type"],
-                "code": table.at[z, "code"],
-                "name": table.at[z, "name"],
+                "type": str(fields["type"][z]),
+                "code": str(fields["code"][z]),
+                "name": str(fields["name"][z]),
                 "distance_m": round(float(d), 1),
             }
             for z, d in zip(self.zone[rows], self.distance[rows], strict=True)
@@ -279,6 +463,36 @@ class Located:
         zone[self.point[first]] = self.zone[first]
         distance[self.point[first]] = self.distance[first]
         return zone, distance
+
+    def nearest(self, rows: np.ndarray, within: float = NEAREST_WITHIN_M) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`ZoneSet.nearest_many` for the points ``rows``, reusing their projection."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if within > self.reach:  # farther than the points projected: project them again
+            return self.zones.nearest_many(self.lon[rows], self.lat[rows], within)
+        return _nearest(self.projected, rows, self.count, within)
+
+
+def _nearest(projected: list[_Projected], rows: np.ndarray, count: int, within: float) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest zone within ``within`` of the points ``rows`` (of ``count`` projected)."""
+    wanted = np.zeros(count, dtype=bool)
+    wanted[rows] = True
+    zone = np.full(count, -1, dtype=np.int64)
+    distance = np.full(count, np.nan)
+    for where in projected:
+        # a point already answered by another territory keeps that answer
+        pick = np.flatnonzero(wanted[where.members] & (zone[where.members] < 0))
+        found, metres = where.territory.nearest_boundary(where.x[pick], where.y[pick], within)
+        zone[where.members[pick]], distance[where.members[pick]] = found, metres
+    return zone[rows], distance[rows]
+
+
+def _spatial_order(x: np.ndarray, y: np.ndarray, cell: float = ORDER_CELL_M) -> np.ndarray:
+    """An order of points by grid cell (column, then row): a file's rows come in no spatial order,
+    and a tree searched for neighbours in turn stays in the processor's cache."""
+    if not len(x):
+        return np.zeros(0, dtype=np.int64)
+    col, row = (x - x.min()) // cell, (y - y.min()) // cell
+    return np.argsort(col * (row.max() + 1) + row, kind="stable")
 
 
 def _to_segment(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -324,8 +538,7 @@ def _prepared(
     shapely.prepare(projected)
     boundaries = shapely.boundary(projected)
     shapely.prepare(boundaries)
-    transformer = pyproj.Transformer.from_crs(4326, epsg, always_xy=True)
-    return Territory(epsg, zone, projected, boundaries, shapely.STRtree(projected), transformer, lonlat)
+    return Territory(epsg, zone, projected, boundaries, shapely.STRtree(projected), lonlat)
 
 
 def _assign(territories: list[Territory], lon: np.ndarray, lat: np.ndarray) -> Iterator[tuple[Territory, np.ndarray]]:
@@ -345,6 +558,7 @@ def _pairs(
     territory: Territory, x: np.ndarray, y: np.ndarray, tolerance: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     near = np.flatnonzero(territory.near(x, y, tolerance))
+    near = near[_spatial_order(x[near], y[near])]  # neighbours in turn: the tree and the parts stay in cache
     points = shapely.points(x[near], y[near])
     if tolerance > 0:
         found, part = territory.tree.query(points, predicate="dwithin", distance=tolerance)
@@ -368,17 +582,19 @@ def load_zones(paths: list[str | Path], cache_dir: str | Path | None = None) -> 
     ``qpv`` (the official file) or named after the file.
 
     Zones from plain files (not GeoPackages) are prepared once (repaired, projected, exploded)
-    and cached as Parquet next to the first file (or in the user cache when that folder is
-    read-only), like the BAN index; the cache is keyed on the files' contents (sha256), so it is
-    rebuilt whenever one changes. Reading it needs neither GDAL nor geopandas.
+    and cached as Parquet next to the first file (or in the user cache, ``cache_dir`` or
+    ``$XDG_CACHE_HOME/carroyage``, when that folder is read-only), like the BAN index. The cache
+    is keyed on the files' contents (sha256) and on the format's version, so it is rebuilt
+    whenever a file changes, even keeping its size and date; an unreadable or foreign cache is
+    ignored and rebuilt. Reading it needs neither GDAL, geopandas nor pandas.
     """
     files = [Path(p) for p in paths]
     cacheable = bool(files) and all(p.suffix.lower() != ".gpkg" and p.is_file() for p in files)
     if not cacheable:
         return _load_zones(files)
-    stamp = (
-        ZONES_CACHE_VERSION + "|" + "|".join(f"{p.resolve()}:{sha256(p)}" for p in files)  # content, not size and date
-    )
+    # the files' content (not size and date), and how they are prepared
+    preparation = hashlib.sha256(repr((ZONES_CACHE_VERSION, __version__, TERRITORIES)).encode()).hexdigest()[:16]
+    stamp = preparation + "|" + "|".join(f"{p.resolve()}:{sha256(p)}" for p in files)
     candidates = _zone_cache_paths(files, cache_dir)
     for candidate in candidates:
         cached = _read_zone_cache(candidate, stamp)
@@ -389,7 +605,7 @@ def load_zones(paths: list[str | Path], cache_dir: str | Path | None = None) -> 
         try:
             _write_zone_cache(zones, candidate, stamp)
             break
-        except OSError:
+        except OSError:  # a read-only folder (OutputError is one too): the next place
             continue
     return zones
 
@@ -404,15 +620,12 @@ def _zone_cache_paths(files: list[Path], cache_dir: str | Path | None) -> list[P
 
 
 def _write_zone_cache(zones: ZoneSet, base: Path, stamp: str) -> None:
-    base.parent.mkdir(parents=True, exist_ok=True)
+    """The zones and their prepared parts, both stamped, written together or not at all."""
     territories = [{"epsg": t.epsg, "lonlat": list(t.lonlat_bounds)} for t in zones.territories]
     meta = {"carroyage_stamp": stamp, "dropped": json.dumps(zones.dropped), "territories": json.dumps(territories)}
     table = pa.table(
         {
-            **{
-                c: pa.array(zones.table[c].astype(str).tolist(), pa.string())
-                for c in ("type", "code", "name", "source")
-            },
+            **{c: pa.array([str(v) for v in zones.fields[c]], pa.string()) for c in FIELDS},
             "wkb": pa.array(shapely.to_wkb(zones.shapes).tolist(), pa.binary()),
         }
     ).replace_schema_metadata(meta)
@@ -431,37 +644,39 @@ def _write_zone_cache(zones: ZoneSet, base: Path, stamp: str) -> None:
             ),
         }
     ).replace_schema_metadata({"carroyage_stamp": stamp})
-    for suffix, content in ((SUFFIXES[0], table), (SUFFIXES[1], parts)):
-        target = base.with_name(base.name + suffix)
-        temporary = target.with_name(target.name + f".{os.getpid()}.tmp")
-        pq.write_table(content, temporary)
-        os.replace(temporary, target)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with output_set():
+        for suffix, content in ((SUFFIXES[0], table), (SUFFIXES[1], parts)):
+            with atomic_path(base.with_name(base.name + suffix)) as temporary:
+                pq.write_table(content, temporary)
 
 
 def _read_zone_cache(base: Path, stamp: str) -> ZoneSet | None:
+    """The cached zones, or ``None`` when missing, unreadable or stamped for other files."""
     files = [base.with_name(base.name + suffix) for suffix in SUFFIXES]
     if not all(f.is_file() for f in files):
         return None
     try:
-        table, parts = (pq.read_table(f) for f in files)
-    except (OSError, pa.ArrowInvalid):
-        return None
-    meta = table.schema.metadata or {}
-    if meta.get(b"carroyage_stamp", b"").decode() != stamp:
-        return None
-    if (parts.schema.metadata or {}).get(b"carroyage_stamp", b"").decode() != stamp:
-        return None
-    frame = pd.DataFrame({c: table[c].to_pylist() for c in ("type", "code", "name", "source")})
-    shapes = shapely.from_wkb(np.array(table["wkb"].to_pylist(), dtype=object))
-    territory = parts["territory"].to_numpy()
-    zone = parts["zone"].to_numpy()
-    projected = shapely.from_wkb(np.array(parts["wkb"].to_pylist(), dtype=object))
-    described = json.loads(meta[b"territories"])
+        # ParquetFile, not read_table: the latter imports pandas and the dataset machinery
+        opened = [pq.ParquetFile(f) for f in files]
+        if any((o.schema_arrow.metadata or {}).get(b"carroyage_stamp", b"").decode() != stamp for o in opened):
+            return None
+        table, parts = (o.read() for o in opened)
+        meta = table.schema.metadata or {}
+        # to_pylist, not to_numpy: Arrow turns text into objects through pandas, a 0.3 s import
+        fields = {c: np.array(table[c].to_pylist(), dtype=object) for c in FIELDS}
+        shapes = shapely.from_wkb(np.array(table["wkb"].to_pylist(), dtype=object))
+        territory = numpy_of(parts["territory"])
+        zone = numpy_of(parts["zone"])
+        projected = shapely.from_wkb(np.array(parts["wkb"].to_pylist(), dtype=object))
+        described = json.loads(meta[b"territories"])
+    except (OSError, KeyError, ValueError, shapely.errors.ShapelyError, pa.ArrowException):
+        return None  # not a cache this version wrote: rebuilt
     territories = [
         _prepared(projected[territory == i], zone[territory == i], int(d["epsg"]), tuple(d["lonlat"]))
         for i, d in enumerate(described)
     ]
-    return ZoneSet(frame, territories, shapes, json.loads(meta[b"dropped"]))
+    return ZoneSet(fields, territories, shapes, json.loads(meta[b"dropped"]))
 
 
 def _load_zones(paths: list[Path]) -> ZoneSet:

@@ -72,6 +72,14 @@ def locate_csv(
     min_score: MinScore = MIN_SCORE,
     workers: Workers = 0,
     quiet: Quiet = False,
+    excel_safe: Annotated[
+        bool,
+        typer.Option(
+            "--excel-safe",
+            help="Prefix with ' the appended cells a spreadsheet would run as a formula (=, +, -, @...); "
+            "the file's own cells stay as they are.",
+        ),
+    ] = False,
 ) -> None:
     """Annotate every row of a file with its zone: status, code, name, distance, geocoding."""
     from ..address.batch import locate_csv as run_batch
@@ -97,6 +105,7 @@ def locate_csv(
         min_score=min_score,
         progress=progress,
         workers=workers,
+        excel_safe=excel_safe,
     )
     total = sum(counts.values())
     statuses = ("in", "uncertain", "out", "invalid")
@@ -117,30 +126,13 @@ def serve(
     workers: Workers = WORKERS,
 ) -> None:
     """Serve the address page (/), the API (/api/locate, /api/locate-csv, /openapi.json) and
-    addok's (/search, /reverse, /search/csv)."""
+    addok's (/search, /reverse, /search/csv); slow or greedy clients are cut off (README, "Address check")."""
     import os
 
-    import uvicorn
-
-    from ..address.server import SETTINGS_VARIABLE, ServeSettings, create_app
+    from ..address.server import ServeSettings, run
 
     settings = ServeSettings(
         [str(z) for z in zones or []], str(ban) if ban else None, addok, tolerance, min_score, int(max_upload_mb * 1e6)
     )
     checker = _checker(zones, ban, addok, tolerance, min_score)  # builds and caches the BAN index once
-    workers = workers or (os.cpu_count() or 1)
-    if workers == 1:
-        uvicorn.run(
-            create_app(checker, max_upload_bytes=settings.max_upload_bytes), host=host, port=port, log_level="warning"
-        )
-        return
-    # each worker process loads the cached index (no rebuild) through the factory
-    os.environ[SETTINGS_VARIABLE] = settings.to_json()
-    uvicorn.run(
-        "carroyage.address.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    run(checker, settings, host, port, workers or (os.cpu_count() or 1))
