@@ -4,15 +4,19 @@ and carroyage's addok-compatible endpoints checked against that real addok's res
 import csv
 import importlib.util
 import io
+import json
+import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
-from servers import free_port, process, require
+from servers import client, free_port, process, require
 
 from carroyage.address.geocode import AddokGeocoder, ban_to_addok
 from carroyage.data import BAN_FIXTURE
+from carroyage.errors import GeocodingError
 
 # the configuration of the national address API (addok-france + addok-fr), as their READMEs give it
 ADDOK_FRANCE = """
@@ -74,9 +78,7 @@ def addok_url(tmp_path_factory):
     ):
         documents = ban_to_addok(BAN_FIXTURE, folder / "ban.jsonl")
         for command in (["batch", str(documents)], ["ngrams"]):
-            subprocess.run(
-                [addok, *command], env={**__import__("os").environ, **env}, check=True, capture_output=True, timeout=120
-            )
+            subprocess.run([addok, *command], env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
         with process([addok, "serve", "--host", "127.0.0.1", "--port", str(addok_port)], addok_port, env):
             yield f"http://127.0.0.1:{addok_port}"
 
@@ -88,7 +90,21 @@ def test_addok_backend_geocodes_the_fixture(addok_url):
     assert AddokGeocoder(addok_url).geocode("zzzz qqqq wwww") is None
 
 
-def test_locate_command_with_addok(addok_url):
+@pytest.fixture
+def dead_proxy(monkeypatch):
+    """Every proxy variable pointing at a closed port of 127.0.0.1, and no NO_PROXY: a request that
+    goes through the proxy fails (connection refused)."""
+    proxy = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy)
+        monkeypatch.setenv(name.lower(), proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return proxy
+
+
+def test_locate_command_with_addok(addok_url, dead_proxy):
+    # a loopback addok is reached directly, whatever HTTP_PROXY says (CI machines set it)
     result = subprocess.run(
         [sys.executable, "-m", "carroyage", "locate", "1 Rue des Tilleuls 80080 Amiens", "--addok", addok_url],
         capture_output=True,
@@ -97,6 +113,13 @@ def test_locate_command_with_addok(addok_url):
     )
     assert result.returncode == 0, result.stderr
     assert "1 Rue des Tilleuls 80080 Amiens" in result.stdout and "DANS la zone" in result.stdout
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_loopback_addok_is_never_reached_through_a_proxy(addok_url, dead_proxy, host):
+    url = addok_url.replace("127.0.0.1", host)
+    match = AddokGeocoder(url).geocode("8 Boulevard du Port 80000 Amiens")
+    assert match is not None and match.label == "8 Boulevard du Port 80000 Amiens"
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +131,81 @@ def carroyage_url():
         yield f"http://127.0.0.1:{port}"
 
 
+@pytest.fixture
+def answering_proxy(monkeypatch):
+    """A proxy on 127.0.0.1 that answers every request itself with one addok match labelled
+    "par le proxy", set in every proxy variable (no NO_PROXY): what reached it is plain."""
+    body = json.dumps(
+        {"features": [{"geometry": {"coordinates": [2.3, 49.9]}, "properties": {"label": "par le proxy", "score": 1}}]}
+    ).encode()
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, url)
+        monkeypatch.setenv(name.lower(), url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_loopback_addoks_bypass_the_proxy_the_others_use_it(carroyage_url, answering_proxy, monkeypatch):
+    # carroyage serve answers addok's /search: no addok needed for this one
+    assert AddokGeocoder(carroyage_url).geocode("8 bd du Port, Amiens").id == "80021_6590_00008"
+    closed = free_port()  # nothing listens there: reached directly, it refuses; through the proxy, it would answer
+    for url in (f"http://localhost:{closed}", f"http://127.0.0.2:{closed}", f"http://[::1]:{closed}"):
+        with pytest.raises(GeocodingError, match=r" : pas de réponse \(.*\) ; le serveur est-il lancé \?$"):
+            AddokGeocoder(url).geocode("8 bd du Port, Amiens")
+    # any other server goes through the proxies of the environment, and NO_PROXY is honoured
+    assert AddokGeocoder("http://addok.example.invalid:7878").geocode("x").label == "par le proxy"
+    monkeypatch.setenv("NO_PROXY", "example.invalid")
+    monkeypatch.setenv("no_proxy", "example.invalid")
+    with pytest.raises(GeocodingError, match=r"^addok http://addok\.example\.invalid:7878 : pas de réponse"):
+        AddokGeocoder("http://addok.example.invalid:7878", timeout=2).geocode("x")
+
+
+@pytest.fixture(scope="module")
+def addok_http(addok_url):
+    """Clients of the two servers, never through a proxy (trust_env=False)."""
+    with client(addok_url) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def carroyage_http(carroyage_url):
+    with client(carroyage_url) as session:
+        yield session
+
+
 def _need_addok_france():
     for module in ("addok_france", "addok_fr", "addok_csv"):
         if not _has(module):
             pytest.skip(f"{module} is not installed (pip install addok-fr addok-france addok-csv)")
 
 
-def test_search_answers_in_addoks_own_shape(addok_url, carroyage_url):
+def test_search_answers_in_addoks_own_shape(addok_http, carroyage_http):
     _need_addok_france()
     params = {"q": "8 Boulevard du Port 80000 Amiens", "limit": 3}
-    theirs = httpx.get(f"{addok_url}/search/", params=params).json()
-    ours = httpx.get(f"{carroyage_url}/search", params=params).json()
+    theirs = addok_http.get("/search/", params=params).json()
+    ours = carroyage_http.get("/search", params=params).json()
     assert set(ours) == set(theirs) and ours["type"] == "FeatureCollection" and ours["limit"] == 3
     assert ours["query"] == theirs["query"]
     mine, real = ours["features"][0], theirs["features"][0]
@@ -129,45 +216,45 @@ def test_search_answers_in_addoks_own_shape(addok_url, carroyage_url):
     assert isinstance(mine["properties"]["score"], float) and 0 < mine["properties"]["score"] <= 1
 
 
-def test_search_filters_and_several_candidates(addok_url, carroyage_url):
+def test_search_filters_and_several_candidates(addok_http, carroyage_http):
     _need_addok_france()
     for params in ({"q": "rue des tilleuls", "postcode": "80080"}, {"q": "rue jean jaures", "citycode": "80164"}):
-        theirs = httpx.get(f"{addok_url}/search/", params=params).json()
-        ours = httpx.get(f"{carroyage_url}/search", params=params).json()
+        theirs = addok_http.get("/search/", params=params).json()
+        ours = carroyage_http.get("/search", params=params).json()
         assert ours["filters"] == theirs["filters"]
         assert ours["features"][0]["properties"]["label"] == theirs["features"][0]["properties"]["label"]
-    none = httpx.get(f"{carroyage_url}/search", params={"q": "rue des tilleuls", "postcode": "80450"}).json()
+    none = carroyage_http.get("/search", params={"q": "rue des tilleuls", "postcode": "80450"}).json()
     assert none["features"] == []  # a filter is strict, as addok's
-    many = httpx.get(f"{carroyage_url}/search", params={"q": "rue de la", "limit": 10}).json()
+    many = carroyage_http.get("/search", params={"q": "rue de la", "limit": 10}).json()
     scores = [f["properties"]["score"] for f in many["features"]]
     assert scores == sorted(scores, reverse=True)
-    assert httpx.get(f"{carroyage_url}/search").status_code == 400  # q is required, as addok's
-    assert httpx.get(f"{carroyage_url}/search", params={"q": "x", "limit": 0}).status_code == 400
+    assert carroyage_http.get("/search").status_code == 400  # q is required, as addok's
+    assert carroyage_http.get("/search", params={"q": "x", "limit": 0}).status_code == 400
 
 
-def test_reverse_answers_in_addoks_own_shape(addok_url, carroyage_url):
+def test_reverse_answers_in_addoks_own_shape(addok_http, carroyage_http):
     _need_addok_france()
     params = {"lon": 2.29009, "lat": 49.89745}
-    theirs = httpx.get(f"{addok_url}/reverse/", params=params).json()
-    ours = httpx.get(f"{carroyage_url}/reverse", params=params).json()
+    theirs = addok_http.get("/reverse/", params=params).json()
+    ours = carroyage_http.get("/reverse", params=params).json()
     assert set(ours) == set(theirs)
     assert ours["features"][0]["properties"]["id"] == theirs["features"][0]["properties"]["id"] == "80021_6590_00008"
     assert set(theirs["features"][0]["properties"]) <= set(ours["features"][0]["properties"])
-    assert httpx.get(f"{carroyage_url}/reverse", params={"lon": 2.3}).status_code == 400
+    assert carroyage_http.get("/reverse", params={"lon": 2.3}).status_code == 400
 
 
-def test_search_csv_appends_addok_csvs_columns(addok_url, carroyage_url):
+def test_search_csv_appends_addok_csvs_columns(addok_http, carroyage_http):
     _need_addok_france()
     content = "id;adresse;cp\n1;8 Boulevard du Port;80000\n2;1 rue des Tilleuls;80080\n3;zzzz qqqq;99999\n"
     form = {"columns": ["adresse"]}  # addok 1.3.2 + addok-csv 1.1.0 answer 500 to a filter column: ours alone below
 
-    def post(url: str) -> list[dict[str, str]]:
-        reply = httpx.post(f"{url}/search/csv/", files={"data": ("benef.csv", content.encode())}, data=form)
+    def post(session) -> list[dict[str, str]]:
+        reply = session.post("/search/csv/", files={"data": ("benef.csv", content.encode())}, data=form)
         assert reply.status_code == 200, reply.text
         assert "benef.geocoded.csv" in reply.headers["content-disposition"]
         return list(csv.DictReader(io.StringIO(reply.text), delimiter=";"))
 
-    theirs, ours = post(addok_url), post(carroyage_url)
+    theirs, ours = post(addok_http), post(carroyage_http)
     assert list(theirs[0])[:3] == list(ours[0])[:3] == ["id", "adresse", "cp"]
     assert set(theirs[0]) <= set(ours[0])  # every column addok-csv appends, we append
     for mine, real in zip(ours, theirs, strict=True):
@@ -175,8 +262,8 @@ def test_search_csv_appends_addok_csvs_columns(addok_url, carroyage_url):
             assert mine[key] == real[key], (key, mine, real)
     assert ours[2]["result_label"] == "" and ours[2]["latitude"] == ""
     assert ours[0]["result_name"] == real_name(theirs[0]) == "Boulevard du Port"
-    reply = httpx.post(
-        f"{carroyage_url}/search/csv",
+    reply = carroyage_http.post(
+        "/search/csv",
         files={"data": ("benef.csv", content.replace("80000", "80450").encode())},
         data={"columns": ["adresse"], "postcode": "cp"},
     )

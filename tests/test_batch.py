@@ -194,10 +194,10 @@ def test_geocoding_over_worker_processes_gives_the_same_answers(tmp_path, zones)
 @pytest.mark.parametrize(
     "content,expected",
     [
-        ("id;x;y\n1;2;3\n", "no coordinates and no address"),
-        ("id;lon\n1;2\n", "found only one of the longitude/latitude columns"),
-        ("", "the file is empty"),
-        ("id;adresse\n1;8 bd du Port\n", "rows are located by address; give a BAN file"),
+        ("id;x;y\n1;2;3\n", "ni coordonnées ni adresse"),
+        ("id;lon\n1;2\n", "une seule des colonnes de longitude et de latitude ; attendu les deux"),
+        ("", "in.csv : fichier vide ; attendu une ligne d'en-tête"),
+        ("id;adresse\n1;8 bd du Port\n", "des adresses à géocoder et aucun géocodeur ; attendu un fichier BAN"),
     ],
 )
 def test_bad_files_get_one_clear_error(tmp_path, zones, content, expected):
@@ -213,7 +213,7 @@ def test_non_utf8_file_leaves_no_output(tmp_path):
     source.write_bytes(b"id;lon;lat\n1;2.3;49.9\n" + "2;2.3;49.9;é\n".encode("latin-1") * 3)
     result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv")
     lines = [line for line in result.stderr.splitlines() if not line.startswith(("note:", "  ["))]
-    assert result.returncode == 2 and len(lines) == 1 and "not UTF-8" in lines[0], result.stderr
+    assert result.returncode == 2 and len(lines) == 1 and "non UTF-8" in lines[0], result.stderr
     assert not (tmp_path / "out.csv").exists() and list(tmp_path.iterdir()) == [source]
 
 
@@ -222,7 +222,8 @@ def test_locate_csv_command_prints_a_summary(tmp_path):
     messy_file(source, rows=2_000, delimiter=",")
     result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv")
     assert result.returncode == 0, result.stderr
-    assert "2,000 rows: in" in result.stdout and "invalid" in result.stdout and "rows" in result.stderr
+    assert "2\u202f000 lignes : dans la zone " in result.stdout and "invalide" in result.stdout
+    assert "lignes…" in result.stderr  # the progress lines
 
 
 def square(lon, lat, half=0.004):

@@ -122,7 +122,7 @@ def test_postcode_and_commune_elsewhere_are_not_found(ban):
     # was: 8 Boulevard du Port 80000 Amiens (score 0.67), HORS zone
     assert ban.geocode("8 boulevard du Port 75001 Paris") is None
     result = run("locate", "8 boulevard du Port 75001 Paris", "--ban", BAN_FIXTURE)
-    assert result.returncode == 2 and "address not found" in result.stderr
+    assert result.returncode == 2 and "adresse introuvable : '8 boulevard du Port 75001 Paris'" in result.stderr
 
 
 def test_a_missing_number_is_the_street_never_another_number(ban):
@@ -185,7 +185,7 @@ def test_normalisation_is_linear_and_fields_are_bounded():
     assert time.perf_counter() - start < 2  # 600 KB of text
     assert too_long("x" * 501) and not too_long("x" * 500)
     result = run("locate", "8 bd du Port " * 50, "--ban", BAN_FIXTURE)
-    assert result.returncode == 2 and "500 at most" in result.stderr
+    assert result.returncode == 2 and "adresse de 650 caractères ; attendu 500 au plus" in result.stderr
 
 
 def test_geocoding_nothing_and_the_index_cache(ban, tmp_path):
@@ -202,7 +202,7 @@ def test_gzipped_ban_and_bad_ban(tmp_path):
     assert BanGeocoder(packed).geocode("8 bd du Port, Amiens").id == "80021_6590_00008"
     bad = tmp_path / "adresses-99.csv"
     bad.write_text("a;b\n1;2\n")
-    with pytest.raises(InputError, match="not a BAN addresses file"):
+    with pytest.raises(InputError, match="pas un fichier d'adresses BAN"):
         BanGeocoder(bad)
 
 
@@ -220,11 +220,17 @@ def test_locate_command_in_french_and_json():
 
 def test_locate_command_errors():
     for args, expected in (
-        (("locate", "8 bd du Port, Amiens"), "needs a BAN file (--ban) or an addok server (--addok)"),
-        (("locate",), "expected an address, or both --lon and --lat"),
-        (("locate", "--lon", "500", "--lat", "49"), "expected longitude and latitude in decimal degrees"),
-        (("locate", "zzzz qqqq", "--ban", BAN_FIXTURE), "address not found"),
-        (("locate", "x", "--addok", "http://127.0.0.1:9"), "addok at http://127.0.0.1:9: no answer"),
+        (
+            ("locate", "8 bd du Port, Amiens"),
+            "aucun géocodeur ; attendu un fichier BAN (--ban) ou un serveur addok (--addok)",
+        ),
+        (("locate",), "ni adresse ni position ; attendu une adresse, ou --lon et --lat"),
+        (
+            ("locate", "--lon", "500", "--lat", "49"),
+            "invalide ; attendu une longitude et une latitude en degrés décimaux",
+        ),
+        (("locate", "zzzz qqqq", "--ban", BAN_FIXTURE), "adresse introuvable : 'zzzz qqqq'"),
+        (("locate", "x", "--addok", "http://127.0.0.1:9"), "addok http://127.0.0.1:9 : pas de réponse ("),
     ):
         result = run(*args)
         lines = [line for line in result.stderr.splitlines() if not line.startswith("note:")]

@@ -1,10 +1,12 @@
+import csv
+import io
 import json
 import sys
 import threading
 
 import pytest
 from browser import browser_page
-from servers import client, free_port, process
+from servers import client, free_port, process, serving
 
 from carroyage.data import BAN_FIXTURE
 
@@ -125,3 +127,56 @@ def test_serve_over_two_worker_processes():
             reply = session.get("/search", params={"q": "1 rue des Tilleuls, Amiens"}, headers={"Connection": "close"})
             assert reply.status_code == 200
             assert reply.json()["features"][0]["properties"]["label"] == "1 Rue des Tilleuls 80080 Amiens"
+
+
+def test_api_refusals_say_in_french_what_was_wrong(http):
+    assert http.get("/search").json()["detail"] == "paramètre manquant : q"
+    assert (
+        http.get("/search", params={"q": "x", "limit": 0}).json()["detail"] == "limit 0 : attendu un nombre de 1 à 100"
+    )
+    assert http.get("/reverse", params={"lon": 2.3}).json()["detail"] == "paramètre manquant : lat"
+    missing = http.get("/api/locate", params={"adresse": "zzzz qqqq"})
+    assert missing.status_code == 404 and missing.json()["detail"] == "adresse introuvable : 'zzzz qqqq'"
+    content = b"id;adresse\n1;8 bd du Port\n"
+    column = http.post("/search/csv", files={"data": ("benef.csv", content)}, data={"columns": ["rue"]})
+    assert column.json()["detail"] == "benef.csv : colonne 'rue' absente ; attendu l'une des colonnes id ou adresse"
+    empty = http.post("/api/locate-csv", files={"file": ("vide.csv", b"")})
+    assert empty.json()["detail"] == "vide.csv : fichier vide ; attendu une ligne d'en-tête"
+
+
+def test_upload_can_neutralise_formulas_for_a_spreadsheet(tmp_path):
+    # `locate-csv --excel-safe` on the web: a form field, off by default, and a checkbox on the page
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from carroyage.address.check import Checker
+    from carroyage.address.lookup import ZoneSet
+    from carroyage.address.server import create_app
+
+    layer = gpd.GeoDataFrame(
+        {"code_qp": ["+Z1"], "lib_qp": ['=HYPERLINK("http://example.invalid","x")']},
+        geometry=[box(2.29, 49.90, 2.32, 49.92)],
+        crs=4326,
+    )
+    zones = ZoneSet.from_layers([("qpv", layer, "formules.geojson")])
+    content = b"id;lon;lat;note\n1;2.3046;49.9103;=1+1\n"
+    with serving(create_app(Checker(zones))) as url, client(url) as session:
+        rows = {}
+        for form in ({}, {"excel_safe": "false"}, {"excel_safe": "true"}):
+            reply = session.post("/api/locate-csv", files={"file": ("a.csv", content)}, data=form)
+            assert reply.status_code == 200, reply.text
+            (row,) = csv.DictReader(io.StringIO(reply.text), delimiter=";")
+            rows[form.get("excel_safe")] = row
+        assert rows[None] == rows["false"] and rows[None]["zone_code"] == "+Z1"
+        assert rows[None]["zone_name"] == '=HYPERLINK("http://example.invalid","x")'
+        safe = rows["true"]
+        assert (safe["zone_code"], safe["zone_name"]) == ("'+Z1", '\'=HYPERLINK("http://example.invalid","x")')
+        assert (safe["note"], safe["status"], safe["lon"]) == ("=1+1", "in", "2.3046")  # the file's own cells stay
+        spec = session.get("/openapi.json").json()
+        body = spec["paths"]["/api/locate-csv"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        schema = spec["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]] if "$ref" in body else body
+        field = schema["properties"]["excel_safe"]
+        assert field["type"] == "boolean" and field["default"] is False and "--excel-safe" in field["description"]
+        page = session.get("/").text
+        assert '<input type="checkbox" id="excel" name="excel_safe">' in page  # unchecked
+        assert '<label class="fr-label" for="excel">Protéger les cellules ajoutées pour un tableur' in page

@@ -83,7 +83,7 @@ def find_columns(
     def one(name: str | None, defaults: tuple[str, ...], flag: str) -> int | None:
         if name is not None:
             if name.lower() not in lower:
-                raise InputError(f"{source}: no column {name!r} ({flag}); columns are {', '.join(header)}")
+                raise InputError(_missing_column(source, name, flag, header))
             return lower[name.lower()]
         return next((lower[n] for n in defaults if n in lower), None)
 
@@ -91,20 +91,26 @@ def find_columns(
     if address_cols:
         missing = [c for c in address_cols if c.lower() not in lower]
         if missing:
-            raise InputError(f"{source}: no column {missing[0]!r} (--address-cols); columns are {', '.join(header)}")
+            raise InputError(_missing_column(source, missing[0], "--address-cols", header))
         address = [lower[c.lower()] for c in address_cols]
     else:
         address = [lower[n] for n in ADDRESS_NAMES if n in lower][:1]
     if (lon is None) != (lat is None):
         raise InputError(
-            f"{source}: found only one of the longitude/latitude columns; expected both (lon/lat or longitude/latitude)"
+            f"{source} : une seule des colonnes de longitude et de latitude ; attendu les deux "
+            "(lon/lat ou longitude/latitude)"
         )
     if lon is None and not address:
         raise InputError(
-            f"{source}: no coordinates and no address; expected columns lon/lat (or longitude/latitude), "
-            "a column adresse/address, or --address-cols / --lon-col --lat-col"
+            f"{source} : ni coordonnées ni adresse ; attendu des colonnes lon/lat (ou longitude/latitude), "
+            "une colonne adresse/address, ou --address-cols / --lon-col --lat-col"
         )
     return Columns(lon, lat, address)
+
+
+def _missing_column(source: str, name: str, option: str, header: list[str]) -> str:
+    columns = labels.one_of(header)
+    return labels.MISSING_COLUMN.format(path=source, name=name, option=f" ({option})", columns=columns)
 
 
 def locate_csv(
@@ -164,7 +170,7 @@ def locate_csv(
     header, delimiter = _header(source)
     columns = find_columns(header, str(source), address_cols, lon_col, lat_col)
     if columns.lon is None and geocoder is None:
-        raise InputError(f"{source}: rows are located by address; give a BAN file (--ban) or an addok server (--addok)")
+        raise InputError(f"{source} : des adresses à géocoder et aucun géocodeur ; {labels.GEOCODER_EXPECTED}")
     if streets is None and geocoder is not None and columns.address:
         streets = StreetZones.of(geocoder, zones)
     if columns.lon is not None and source.stat().st_size > 1 << 20:
@@ -284,15 +290,17 @@ def _header(source: Path) -> tuple[list[str], str]:
     try:
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{source}: line 1 is not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc
+        raise InputError(f"{source} : ligne 1 : " + labels.NOT_UTF8.format(detail=f" ({exc.reason})")) from exc
     if not line.strip():
-        raise InputError(f"{source}: the file is empty; expected a header line")
+        raise InputError(labels.EMPTY_FILE.format(path=source, what=labels.HEADER_LINE))
     line = line.splitlines()[0]  # a file with CR line ends is one "line" to readline
     delimiter = sniff_delimiter(line)
     try:
         return next(csv.reader([line], delimiter=delimiter, strict=True)), delimiter
     except csv.Error as exc:
-        raise InputError(f"{source}: line 1 (the header) is not valid CSV ({exc}); expected column names") from exc
+        raise InputError(
+            f"{source} : ligne 1 (l'en-tête) : CSV invalide ({exc}) ; attendu des noms de colonnes"
+        ) from exc
 
 
 def _join_header(names: list[str], delimiter: str) -> str:
@@ -387,7 +395,7 @@ def _arrow_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: i
             yield _ArrowChunk(batch)
     except pa.ArrowInvalid as exc:
         if "utf8" in str(exc).lower():
-            raise InputError(f"{source}: not UTF-8 text; save the file as UTF-8") from exc
+            raise InputError(f"{source} : " + labels.NOT_UTF8.format(detail="")) from exc
         raise _Malformed() from exc
 
 
@@ -444,7 +452,7 @@ def _python_chunks(source: Path, header: list[str], delimiter: str, chunk_rows: 
                     yield _PythonChunk(lines, len(header), frozenset(unclosed))
                     lines, unclosed = [], set()
         except UnicodeDecodeError as exc:
-            raise InputError(f"{source}: line {number + 1} is not UTF-8 text; save the file as UTF-8") from exc
+            raise InputError(f"{source} : ligne {number + 1} : " + labels.NOT_UTF8.format(detail="")) from exc
         if lines:
             yield _PythonChunk(lines, len(header), frozenset(unclosed))
 

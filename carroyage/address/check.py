@@ -136,7 +136,7 @@ class Checker:
             assert self.geocoder is not None  # validate_query refused an address without a geocoder
             others = self.candidates(address, max(candidates, 1))
             if not others:
-                raise AddressNotFound(f"address not found: {address!r}")
+                raise AddressNotFound(labels.ADDRESS_NOT_FOUND_FOR.format(address=address))
             match = others[0]
             lon, lat = match.lon, match.lat
             _check_position(lon, lat)

@@ -20,6 +20,7 @@ Matching respects the whole address:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import math
 import os
@@ -169,8 +170,8 @@ class BanGeocoder:
             )
         except (pa.ArrowInvalid, KeyError) as exc:
             raise InputError(
-                f"{self.path}: not a BAN addresses file ({str(exc).splitlines()[0]}); "
-                f"expected semicolon-separated columns {', '.join(BAN_COLUMNS)}"
+                f"{self.path} : pas un fichier d'adresses BAN ({str(exc).splitlines()[0]}) ; "
+                f"attendu les colonnes {', '.join(BAN_COLUMNS)}, séparées par des points-virgules"
             ) from exc
         n = table.num_rows
 
@@ -178,7 +179,10 @@ class BanGeocoder:
             try:
                 return pc.cast(table[name], kind)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise InputError(f"{self.path}: column {name}: expected numbers ({str(exc).splitlines()[0]})") from exc
+                reason = str(exc).splitlines()[0]
+                raise InputError(
+                    f"{self.path} : colonne {name} : valeurs non numériques ({reason}) ; attendu des nombres"
+                ) from exc
 
         def column(name: str, kind: pa.DataType = pa.string()) -> pa.Array:
             if name in table.column_names:
@@ -626,6 +630,10 @@ def _groups(values: np.ndarray) -> dict[str, np.ndarray]:
 class AddokGeocoder:
     """Geocode with an addok-compatible HTTP service (``/search/?q=``), e.g. a self-hosted addok.
 
+    A server on this machine (``localhost``, ``127.0.0.0/8``, ``::1``) is always reached directly,
+    whatever ``HTTP_PROXY`` or ``ALL_PROXY`` say (a proxy would not reach it, or would reach its
+    own loopback); any other server through the proxies of the environment, ``NO_PROXY`` included.
+
     Parameters
     ----------
     url : str
@@ -637,6 +645,9 @@ class AddokGeocoder:
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        direct = is_loopback(urllib.parse.urlsplit(self.url).hostname or "")
+        handlers = [urllib.request.ProxyHandler({})] if direct else []  # {}: no proxy at all
+        self._opener = urllib.request.build_opener(*handlers)
 
     def geocode(self, address: str) -> Match | None:
         """The best match for one address, or ``None``."""
@@ -649,12 +660,27 @@ class AddokGeocoder:
         params.update({k: v for k, v in (("postcode", postcode), ("citycode", citycode)) if v})
         query = urllib.parse.urlencode(params)
         try:
-            with urllib.request.urlopen(f"{self.url}/search/?{query}", timeout=self.timeout) as response:
+            with self._opener.open(f"{self.url}/search/?{query}", timeout=self.timeout) as response:
                 answer = json.load(response)
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise GeocodingError(f"addok at {self.url}: no answer ({reason}); is the server running?") from exc
+            raise GeocodingError(f"addok {self.url} : pas de réponse ({reason}) ; le serveur est-il lancé ?") from exc
         return [_from_feature(feature) for feature in answer.get("features") or []]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's host name, without brackets) is this machine.
+
+    >>> [is_loopback(h) for h in ("localhost", "127.0.0.1", "127.1.2.3", "::1", "10.0.0.1", "addok.fr")]
+    [True, True, True, True, False, False]
+    """
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _from_feature(feature: dict[str, Any]) -> Match:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .. import labels
 from ..errors import InputError
 from ..settings import MAX_ADDRESS_CHARS
 
@@ -18,22 +19,25 @@ def validate_query(address: str | None, lon: float | None, lat: float | None, ge
     >>> validate_query(None, 2.30, None, None)
     Traceback (most recent call last):
     ...
-    carroyage.errors.InputError: expected an address, or both --lon and --lat
+    carroyage.errors.InputError: ni adresse ni position ; attendu une adresse, ou --lon et --lat
     """
     if address is not None and address.strip():
         if geocoder is None:
-            raise InputError("geocoding an address needs a BAN file (--ban) or an addok server (--addok)")
+            raise InputError(f"une adresse à géocoder et aucun géocodeur ; {labels.GEOCODER_EXPECTED}")
         if len(address) > MAX_ADDRESS_CHARS:
             raise InputError(
-                f"address of {len(address)} characters: {MAX_ADDRESS_CHARS} at most (settings.MAX_ADDRESS_CHARS)"
+                f"adresse de {labels.integer(len(address))} caractères ; "
+                f"attendu {MAX_ADDRESS_CHARS} au plus (settings.MAX_ADDRESS_CHARS)"
             )
         return
     if lon is None or lat is None:
-        raise InputError("expected an address, or both --lon and --lat")
+        raise InputError("ni adresse ni position ; attendu une adresse, ou --lon et --lat")
     check_position(lon, lat)
 
 
 def check_position(lon: float, lat: float) -> None:
     """Refuse what is not a longitude and latitude in decimal degrees."""
     if not (math.isfinite(lon) and math.isfinite(lat) and abs(lon) <= 180 and abs(lat) <= 90):
-        raise InputError(f"position ({lon}, {lat}): expected longitude and latitude in decimal degrees (WGS84)")
+        raise InputError(
+            f"position ({lon}, {lat}) invalide ; attendu une longitude et une latitude en degrés décimaux (WGS84)"
+        )

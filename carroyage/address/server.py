@@ -5,7 +5,9 @@
 * ``GET /api/locate?adresse=`` or ``?lon=&lat=`` (``&tolerance=``): the JSON answer of
   ``carroyage locate --json``.
 * ``GET /api/zones?lon=&lat=``: the zones around a point (GeoJSON), for the map.
-* ``POST /api/locate-csv``: an uploaded CSV file comes back annotated.
+* ``POST /api/locate-csv``: an uploaded CSV file (multipart ``file``) comes back annotated;
+  ``excel_safe=true`` prefixes with ``'`` the appended cells a spreadsheet would run as a formula
+  (``locate-csv --excel-safe``; the page's checkbox).
 * ``GET /search?q=&limit=&postcode=&citycode=``, ``GET /reverse?lon=&lat=``, ``POST /search/csv``
   (``data``, ``columns``, ``postcode``, ``citycode``): addok's API and response shape (GeoJSON
   FeatureCollection; addok-csv's ``result_*`` columns), so that tools written for addok or the
@@ -46,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
@@ -490,7 +492,7 @@ def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6
                 return JSONResponse(await run_in_threadpool(checker.check, adresse, lon, lat, tolerance))
             return JSONResponse(checker.check(None, lon, lat, tolerance))  # a millisecond: answered inline
         except AddressNotFound as exc:
-            raise HTTPException(404, f"adresse introuvable : {adresse}") from exc
+            raise HTTPException(404, str(exc)) from exc
         except GeocodingError as exc:
             raise HTTPException(502, str(exc)) from exc
         except InputError as exc:
@@ -506,8 +508,19 @@ def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6
         return JSONResponse(checker.zones.around(lon, lat, radius))
 
     @app.post(UPLOAD_PATH, response_class=FileResponse, responses={200: CSV_RESPONSE, **_errors(400, 413)})
-    def locate_csv(file: UploadFile = File(..., description="CSV (UTF-8) avec lon/lat ou adresse")) -> FileResponse:
-        """The uploaded file, every row annotated (status, zone, distance, geocoding)."""
+    def locate_csv(
+        file: UploadFile = File(..., description="CSV (UTF-8) avec lon/lat ou adresse"),
+        excel_safe: bool = Form(
+            False,
+            description="Préfixer d'une ' les cellules ajoutées qu'un tableur lirait comme une formule "
+            "(=, +, -, @...), comme `carroyage locate-csv --excel-safe` ; les cellules du fichier restent "
+            "telles quelles (par défaut : non)",
+        ),
+    ) -> FileResponse:
+        """The uploaded file, every row annotated (status, zone, distance, geocoding).
+
+        With ``excel_safe``, the appended text cells a spreadsheet would run as a formula start with ``'``.
+        """
         from .batch import locate_csv as run_batch
 
         folder = Path(tempfile.mkdtemp(prefix="carroyage-"))
@@ -523,6 +536,7 @@ def create_app(checker: Checker, max_upload_bytes: int = int(MAX_UPLOAD_MB * 1e6
                 checker.geocoder,
                 tolerance=checker.tolerance,
                 min_score=checker.min_score,
+                excel_safe=excel_safe,
             )
         except BaseException as exc:
             _remove(folder)  # whatever went wrong, no upload is left behind
@@ -547,7 +561,7 @@ def _addok_endpoints(app: FastAPI, checker: Checker) -> None:
 
     def geocoder_or_400() -> Any:
         if checker.geocoder is None:
-            raise HTTPException(400, "geocoding needs a BAN file (--ban) or an addok server (--addok)")
+            raise HTTPException(400, f"aucun géocodeur sur ce service ; {labels.GEOCODER_EXPECTED}")
         return checker.geocoder
 
     @app.get("/search", response_model=dict, responses=_errors(400, 413, 502))
@@ -560,9 +574,10 @@ def _addok_endpoints(app: FastAPI, checker: Checker) -> None:
     ) -> JSONResponse:
         """Scored candidates as a GeoJSON FeatureCollection, like addok's ``/search``."""
         if not q or not q.strip():
-            raise HTTPException(400, "missing parameter: q")
+            raise HTTPException(400, labels.PARAMETER_MISSING.format(name="q"))
         if not 1 <= limit <= 100:
-            raise HTTPException(400, "limit: out of range (1..100)")
+            expected = labels.EXPECTED_RANGES["between"].format(low=1, high=100)
+            raise HTTPException(400, labels.USAGE["bad_value"].format(name="limit", value=limit, expected=expected))
         geocoder_or_400()
         try:
             found = checker.candidates(q, limit, postcode or "", citycode or "")
@@ -582,10 +597,10 @@ def _addok_endpoints(app: FastAPI, checker: Checker) -> None:
     ) -> JSONResponse:
         """The nearest addresses to a point, like addok's ``/reverse``."""
         if lon is None or lat is None:
-            raise HTTPException(400, f"missing parameter: {'lon' if lon is None else 'lat'}")
+            raise HTTPException(400, labels.PARAMETER_MISSING.format(name="lon" if lon is None else "lat"))
         geocoder = geocoder_or_400()
         if not hasattr(geocoder, "reverse"):
-            raise HTTPException(501, "reverse geocoding needs a BAN file (--ban)")
+            raise HTTPException(501, "géocodage inverse indisponible avec addok ; attendu un fichier BAN (--ban)")
         return JSONResponse(_collection(geocoder.reverse(lon, lat, limit), limit=limit, distance=(lon, lat)))
 
     @app.post(
@@ -605,15 +620,20 @@ def _addok_endpoints(app: FastAPI, checker: Checker) -> None:
         form = await request.form()
         upload = form.get("data")
         if upload is None or isinstance(upload, str):
-            raise HTTPException(400, "Missing file")
+            raise HTTPException(400, "fichier manquant ; attendu un fichier CSV dans le champ data")
         raw = await upload.read()
         options = {key: [str(v) for v in form.getlist(key)] for key in ("columns", "postcode", "citycode", "delimiter")}
+        given = str(form.get("min_score") or 0.5)
         try:
-            min_score = float(str(form.get("min_score") or 0.5))
+            min_score = float(given)
         except ValueError as exc:
-            raise HTTPException(400, "min_score: expected a number") from exc
-        body = await run_in_threadpool(_search_csv, checker, raw, options, min_score)
-        stem = Path(getattr(upload, "filename", None) or "adresses.csv").stem
+            expected = labels.VALUE_EXPECTED["float_parsing"]
+            raise HTTPException(
+                400, labels.USAGE["bad_value"].format(name="min_score", value=given, expected=expected)
+            ) from exc
+        name = getattr(upload, "filename", None) or "adresses.csv"
+        body = await run_in_threadpool(_search_csv, checker, raw, options, min_score, name)
+        stem = Path(name).stem
         return Response(
             body,
             media_type="text/csv; charset=utf-8",
@@ -621,25 +641,31 @@ def _addok_endpoints(app: FastAPI, checker: Checker) -> None:
         )
 
 
-def _search_csv(checker: Checker, raw: bytes, options: dict[str, list[str]], min_score: float) -> bytes:
+def _search_csv(
+    checker: Checker, raw: bytes, options: dict[str, list[str]], min_score: float, name: str = "adresses.csv"
+) -> bytes:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise HTTPException(400, 'Unable to decode with encoding "utf-8-sig"') from exc
+        raise HTTPException(400, f"{name} : " + labels.NOT_UTF8.format(detail=f" ({exc.reason})")) from exc
     if not text.strip():
-        raise HTTPException(400, "Empty file")
+        raise HTTPException(400, labels.EMPTY_FILE.format(path=name, what=labels.HEADER_LINE))
     first = text.splitlines()[0]
     delimiter = (options["delimiter"] or [""])[0] or max(";,\t|", key=first.count)
     if len(delimiter) != 1 or delimiter in '\r\n"':
-        raise HTTPException(400, f"delimiter: expected one character, not {delimiter!r}")
+        expected = "attendu un seul caractère, ni guillemet ni fin de ligne"
+        raise HTTPException(
+            400, labels.USAGE["bad_value"].format(name="delimiter", value=repr(delimiter), expected=expected)
+        )
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader)
     rows = [row + [""] * (len(header) - len(row)) for row in reader]
     index = {name: i for i, name in enumerate(header)}
     columns = [c for value in options["columns"] for c in value.split(",") if c] or header
-    for name in [*columns, *options["postcode"], *options["citycode"]]:
-        if name not in index:
-            raise HTTPException(400, f"Cannot found column '{name}' in columns {header}")
+    for column in [*columns, *options["postcode"], *options["citycode"]]:
+        if column not in index:
+            missing = labels.MISSING_COLUMN.format(path=name, name=column, option="", columns=labels.one_of(header))
+            raise HTTPException(400, missing)
     queries = [" ".join(row[index[c]] for c in columns if row[index[c]]) for row in rows]
     postcodes = [row[index[options["postcode"][0]]] for row in rows] if options["postcode"] else None
     citycodes = [row[index[options["citycode"][0]]] for row in rows] if options["citycode"] else None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import labels
 from ..errors import InputError
 from ..settings import HOST, MAX_UPLOAD_MB, MIN_SCORE, PORT, TOLERANCE_M, WORKERS
 from .options import Addok, Ban, Candidates, MinScore, Quiet, Tolerance, Workers, Zones, app, written
@@ -27,24 +28,29 @@ def _checker(
     checker = make_checker(zones, ban, addok, tolerance, min_score)
     if checker.zones.dropped:
         dropped = checker.zones.dropped
-        typer.echo(f"note: {len(dropped)} zone(s) without area left out: {', '.join(dropped)}", err=True)
+        typer.echo(labels.DROPPED_ZONES.format(count=len(dropped), zones=", ".join(dropped)), err=True)
     return checker
 
 
 @app.command()
 def locate(
-    address: Annotated[str | None, typer.Argument(help='A postal address, e.g. "8 bd du Port, Amiens".')] = None,
-    lon: Annotated[float | None, typer.Option(help="Longitude (WGS84), with --lat, instead of an address.")] = None,
+    address: Annotated[str | None, typer.Argument(help='Une adresse postale, par ex. "8 bd du Port, Amiens".')] = None,
+    lon: Annotated[float | None, typer.Option(help="Longitude (WGS84), avec --lat, à la place d'une adresse.")] = None,
     lat: Annotated[float | None, typer.Option(help="Latitude (WGS84).")] = None,
     zones: Zones = None,
     ban: Ban = None,
     addok: Addok = None,
     tolerance: Tolerance = TOLERANCE_M,
     min_score: MinScore = MIN_SCORE,
-    as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Réponse en JSON.")] = False,
     candidates: Candidates = 1,
 ) -> None:
-    """Is this address (or position) in a QPV, a quartier vécu or a veille-active zone?"""
+    """Dire si une adresse est dans une zone.
+
+    Une adresse (ou une position) est-elle dans un QPV, un quartier vécu ou une zone de veille
+    active ? Réponse : DANS la zone, HORS zone ou INCERTAIN (près d'une limite, ou géocodage
+    incertain), avec la distance aux limites des zones.
+    """
     import json
 
     from ..address.query import validate_query
@@ -58,13 +64,16 @@ def locate(
 
 @app.command(name="locate-csv")
 def locate_csv(
-    source: Annotated[Path, typer.Argument(help="CSV file (UTF-8, ',' or ';') with lon/lat or address columns.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Annotated CSV to write.")],
+    source: Annotated[
+        Path, typer.Argument(help="Fichier CSV (UTF-8, séparateur , ou ;) avec des colonnes lon/lat ou une adresse.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="CSV annoté à écrire.")],
     address_cols: Annotated[
-        str | None, typer.Option(help="Comma-separated columns that make the address (default: adresse/address).")
+        str | None,
+        typer.Option(help="Colonnes qui forment l'adresse, séparées par des virgules (par défaut : adresse/address)."),
     ] = None,
-    lon_col: Annotated[str | None, typer.Option(help="Longitude column (default: lon/longitude).")] = None,
-    lat_col: Annotated[str | None, typer.Option(help="Latitude column (default: lat/latitude).")] = None,
+    lon_col: Annotated[str | None, typer.Option(help="Colonne de longitude (par défaut : lon/longitude).")] = None,
+    lat_col: Annotated[str | None, typer.Option(help="Colonne de latitude (par défaut : lat/latitude).")] = None,
     zones: Zones = None,
     ban: Ban = None,
     addok: Addok = None,
@@ -76,12 +85,16 @@ def locate_csv(
         bool,
         typer.Option(
             "--excel-safe",
-            help="Prefix with ' the appended cells a spreadsheet would run as a formula (=, +, -, @...); "
-            "the file's own cells stay as they are.",
+            help="Préfixer d'une ' les cellules ajoutées qu'un tableur lirait comme une formule (=, +, -, @...) ; "
+            "les cellules du fichier restent telles quelles.",
         ),
     ] = False,
 ) -> None:
-    """Annotate every row of a file with its zone: status, code, name, distance, geocoding."""
+    """Annoter chaque ligne d'un fichier de sa zone.
+
+    Colonnes ajoutées : statut (status), zone (zone_type, zone_code, zone_name), distance à la
+    limite (distance_m), géocodage (geocode_label, geocode_score...) et motif (reason).
+    """
     from ..address.batch import locate_csv as run_batch
 
     if not source.is_file():  # before the zones are loaded
@@ -91,7 +104,8 @@ def locate_csv(
 
     def progress(rows: int) -> None:
         if not quiet:
-            typer.echo(f"  [{time.perf_counter() - start:6.1f} s] {rows:,} rows", err=True)
+            seconds = labels.decimal(time.perf_counter() - start, 1).rjust(6)
+            typer.echo(labels.STAGE.format(seconds=seconds, message=labels.lines(rows)), err=True)
 
     counts = run_batch(
         source,
@@ -107,26 +121,30 @@ def locate_csv(
         workers=workers,
         excel_safe=excel_safe,
     )
-    total = sum(counts.values())
     statuses = ("in", "uncertain", "out", "invalid")
-    typer.echo(f"{total:,} rows: " + ", ".join(f"{status} {counts.get(status, 0):,}" for status in statuses))
+    shares = ", ".join(f"{labels.STATUS_SHORT[s]} {labels.integer(counts.get(s, 0))}" for s in statuses)
+    typer.echo(labels.ROWS_SUMMARY.format(rows=labels.lines(sum(counts.values())), counts=shares))
     written(out)
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = HOST,
+    host: Annotated[str, typer.Option(help="Adresse d'écoute.")] = HOST,
     port: Annotated[int, typer.Option(help="Port.")] = PORT,
     zones: Zones = None,
     ban: Ban = None,
     addok: Addok = None,
     tolerance: Tolerance = TOLERANCE_M,
     min_score: MinScore = MIN_SCORE,
-    max_upload_mb: Annotated[float, typer.Option(help="Largest CSV upload accepted (MB).")] = MAX_UPLOAD_MB,
+    max_upload_mb: Annotated[float, typer.Option(help="Plus gros fichier CSV accepté en envoi (Mo).")] = MAX_UPLOAD_MB,
     workers: Workers = WORKERS,
 ) -> None:
-    """Serve the address page (/), the API (/api/locate, /api/locate-csv, /openapi.json) and
-    addok's (/search, /reverse, /search/csv); slow or greedy clients are cut off (README, "Address check")."""
+    """Servir la page d'adresses et son API.
+
+    La page (/), l'API (/api/locate, /api/locate-csv, /openapi.json) et celle d'addok (/search,
+    /reverse, /search/csv) ; les clients lents ou trop gourmands sont coupés (README, section
+    Address check).
+    """
     import os
 
     from ..address.server import ServeSettings, run
