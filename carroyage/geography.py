@@ -21,6 +21,7 @@ import shapely
 from pyproj import Transformer
 
 from .errors import InputError
+from .labels import A_GEOGRAPHY, UNREADABLE
 
 MANIFEST_LAYER = "manifest"
 CORE_LAYERS = ("qpv", "cells")
@@ -84,12 +85,12 @@ def read_geography(path: str | Path) -> Geography:
     try:
         names = [name for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises DataSourceError for non-GeoPackage files
-        raise InputError(f"{path}: not a readable GeoPackage ({str(exc).splitlines()[0]})") from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(UNREADABLE.format(path=path, reason=reason, expected=A_GEOGRAPHY)) from exc
     missing = [name for name in (*CORE_LAYERS, MANIFEST_LAYER) if name not in names]
     if missing:
-        raise InputError(
-            f"{path}: missing layer(s) {', '.join(missing)}; expected a geography written by `carroyage delimit`"
-        )
+        what = "couches absentes" if len(missing) > 1 else "couche absente"
+        raise InputError(f"{path} : {what} {', '.join(missing)} ; attendu {A_GEOGRAPHY}")
     try:
         layers = {
             name: pyogrio.read_dataframe(path, layer=name, use_arrow=True)
@@ -99,10 +100,8 @@ def read_geography(path: str | Path) -> Geography:
         table = pyogrio.read_dataframe(path, layer=MANIFEST_LAYER, read_geometry=False)
         manifest = {key: json.loads(value) for key, value in zip(table["key"], table["value"], strict=True)}
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, KeyError, ValueError) as exc:
-        raise InputError(
-            f"{path}: a layer cannot be read ({str(exc).splitlines()[0]}); "
-            "expected a geography written by `carroyage delimit`"
-        ) from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path} : couche illisible ({reason}) ; attendu {A_GEOGRAPHY}") from exc
     cells = layers.pop("cells")
     grid = manifest["inputs"]["grid"]
     epsg, resolution = int(grid["epsg"]), int(grid["resolution_m"])

@@ -13,21 +13,25 @@ import numpy as np
 import shapely
 
 from .errors import InputError
+from .labels import UNREADABLE
 
 POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 GEOMETRY_KINDS = {"polygons": POLYGONAL, "points": (0, 4)}  # and of Point, MultiPoint
+KIND_NAMES = {"polygons": "polygones", "points": "points"}
+"""The kinds of :data:`GEOMETRY_KINDS`, as an error message says them."""
 CODE_COLUMNS = ("code", "code_qp", "codeqpv", "code_quartier", "id")
 NAME_COLUMNS = ("name", "lib_qp", "nom", "libelle", "nom_quartier")
 
 
-def read_layer(path: str | Path, what: str = "layer", kind: str | None = None) -> gpd.GeoDataFrame:
+def read_layer(path: str | Path, what: str = "couche", kind: str | None = None) -> gpd.GeoDataFrame:
     """Read any vector file GDAL knows, repairing invalid polygons.
 
     Parameters
     ----------
     path : str or Path
     what : str
-        What the layer is, for error messages ("previous geography", "facilities"...).
+        What the layer is, in French, for error messages, where it is shown in parentheses after
+        the problem ("QPV officiels", "--previous", "communes de référence"...).
     kind : {"polygons", "points"}, optional
         The geometries expected; any other kind is refused with one line.
     """
@@ -37,21 +41,34 @@ def read_layer(path: str | Path, what: str = "layer", kind: str | None = None) -
     try:
         layer = gpd.read_file(path)
     except Exception as exc:  # pyogrio's DataSourceError and friends
-        raise InputError(f"{path}: not a readable vector file for the {what} ({str(exc).splitlines()[0]})") from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            UNREADABLE.format(path=path, reason=reason, expected=f"une couche vectorielle ({what})")
+        ) from exc
     if not isinstance(layer, gpd.GeoDataFrame) or layer.geometry.name not in layer.columns:
         raise InputError(
-            f"{path}: no geometry; expected a vector layer (GeoPackage, GeoJSON, Shapefile) for the {what}"
+            f"{path} : pas de géométrie ({what}) ; attendu une couche vectorielle (GeoPackage, GeoJSON, Shapefile)"
         )
     if layer.crs is None:
-        raise InputError(f"{path}: no coordinate reference system; expected one (EPSG:4326 for GeoJSON)")
+        raise InputError(
+            f"{path} : pas de système de coordonnées ({what}) ; attendu un système déclaré (EPSG:4326 pour un GeoJSON)"
+        )
     if layer.empty:
-        raise InputError(f"{path}: no features; expected a non-empty {what}")
+        raise InputError(f"{path} : aucune entité ({what}) ; attendu une couche non vide")
     missing = layer.geometry.isna() | layer.geometry.is_empty
     if missing.any():
-        raise InputError(f"{path}: feature {int(np.flatnonzero(missing.to_numpy())[0]) + 1} has no geometry ({what})")
+        raise InputError(
+            f"{path} : entité {int(np.flatnonzero(missing.to_numpy())[0]) + 1} : pas de géométrie ({what})"
+        )
     shapes = layer.geometry.to_numpy()
-    if kind is not None and not np.isin(shapely.get_type_id(shapes), GEOMETRY_KINDS[kind]).all():
-        raise InputError(f"{path}: the {what} holds other geometries than {kind}; expected {kind} only")
+    wrong: np.ndarray | list[int] = (
+        np.flatnonzero(~np.isin(shapely.get_type_id(shapes), GEOMETRY_KINDS[kind])) if kind is not None else []
+    )
+    if len(wrong):
+        raise InputError(
+            f"{path} : l'entité {wrong[0] + 1} est un {shapes[wrong[0]].geom_type} ({what}) ; "
+            f"attendu des {KIND_NAMES[str(kind)]} seulement"
+        )
     if np.isin(shapely.get_type_id(shapes), POLYGONAL).all():
         # "structure" keeps polygons polygonal (rings collapsed by coordinate rounding vanish
         # instead of turning into lines or points)
@@ -67,7 +84,7 @@ def read_official(path: str | Path) -> gpd.GeoDataFrame:
     The shipped file has coordinates rounded to 5 decimals, which leaves 85 polygons invalid
     (data/PROVENANCE.md); they are repaired at load.
     """
-    return read_layer(path, "official QPV layer")
+    return read_layer(path, "QPV officiels")
 
 
 def codes_and_names(layer: gpd.GeoDataFrame, prefix: str = "Z") -> tuple[np.ndarray, np.ndarray]:

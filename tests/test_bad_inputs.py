@@ -67,7 +67,7 @@ def test_meaningless_options_are_refused_before_reading(tmp_path, option, value,
     args = ["--national-median", "22040"] if option != "--national-median" else []
     result = carroyage("delimit", path, *args, option, value, "--out", tmp_path / "x.gpkg")
     assert expected in one_line(result)
-    assert "reading" not in result.stderr
+    assert "lecture de" not in result.stderr
 
 
 def test_a_typo_in_the_median_gets_a_warning(tmp_path):
@@ -93,7 +93,8 @@ def test_zones_on_a_geopackage_without_manifest_inputs(tmp_path):
     layer = gpd.GeoDataFrame({"code": ["A"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=3035)
     path = tmp_path / "other.gpkg"
     layer.to_file(path, layer="qpv")
-    assert "expected a geography written by `carroyage delimit`" in one_line(carroyage("zones", path))
+    line = one_line(carroyage("zones", path))
+    assert "other.gpkg : couches absentes cells, manifest ; attendu une géographie écrite par carroyage delimit" in line
 
 
 def test_compare_given_a_grid_csv(tmp_path):

@@ -89,7 +89,8 @@ def test_validate_prints_coverage_and_precision(tmp_path):
     run("delimit", AMIENS_2019, "--national-median", "22040", "--out", out, "-q")
     result = run("validate", out)
     assert result.returncode == 0, result.stderr
-    assert "coverage" in result.stdout and "QN08003M Amiens Nord" in result.stdout
+    assert "couverture" in result.stdout and "QN08003M Amiens Nord" in result.stdout
+    assert "rappel (couverture" in result.stdout and "précision (" in result.stdout
 
 
 def good_frame():
@@ -244,7 +245,7 @@ def test_zones_adds_layers_and_updates_the_manifest(amiens_geography):
 def test_zones_with_a_missing_layer_leaves_the_geography_untouched(amiens_geography, tmp_path):
     before = amiens_geography.read_bytes()
     result = run("zones", amiens_geography, "--previous", tmp_path / "old.geojson")
-    assert_one_line_error(result, "old.geojson", "no such file (previous)")
+    assert_one_line_error(result, "old.geojson", "no such file (--previous)")
     assert amiens_geography.read_bytes() == before
 
 
@@ -254,7 +255,10 @@ def test_compare_official_layer_with_computed_prints_four_classes(amiens_geograp
     result = run("compare", QPV_2024, amiens_geography, "--out", tmp_path / "diff.gpkg")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[1:5]] == ["new", "modified", "unchanged", "left"]
+    from carroyage.labels import COMPARE_LAYERS
+
+    shown = [f"{label} ({name})" for name, label in COMPARE_LAYERS.items()]
+    assert [line[: len(text)] for line, text in zip(lines[1:5], shown, strict=True)] == shown
     assert {n for n, _ in pyogrio.list_layers(tmp_path / "diff.gpkg")} == {
         "new",
         "modified",

@@ -228,7 +228,10 @@ def _checked(table: pa.Table, path: Path, rows: int, numbering: tuple[str, int])
         values = _floats(table.column(name).combine_chunks(), path, numbering, name)
         bad = np.flatnonzero(~(values >= 0))
         if len(values) != rows:
-            raise InputError(f"{path} : la colonne {name!r} a {len(values)} valeurs pour {rows} carreaux")
+            raise InputError(
+                f"{path} : la colonne {name!r} a {len(values)} valeurs pour {rows} carreaux ; "
+                "attendu une valeur par carreau"
+            )
         if len(bad):
             where = f"{path} : {ROW_WORDS.get(word, word)} {bad[0] + offset}"
             shown = "est vide" if np.isnan(values[bad[0]]) else f"vaut {values[bad[0]]:g}"
@@ -270,7 +273,9 @@ def read_zones(path: Path) -> gpd.GeoDataFrame:
         layers = {"qpv": geo.qpv, **{name: geo.layers[name] for name in ZONE_LAYERS[1:] if name in geo.layers}}
         parts = [_named(layer, kind) for kind, layer in layers.items() if len(layer)]
         if not parts:
-            raise InputError(f"{path} : aucune zone dans ses couches qpv, quartier_vecu et veille_active")
+            raise InputError(
+                f"{path} : aucune zone dans ses couches qpv, quartier_vecu et veille_active ; attendu au moins une zone"
+            )
         return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs)
     layer = read_layer(path, "zones")
     _require_polygons(layer, path, "zones")
@@ -528,7 +533,7 @@ def read_stats(path: Path) -> pd.DataFrame:
     ``insee_households``, ``insee_poverty_rate`` (a share), indexed by code.
     """
     if not Path(path).is_file():
-        raise InputError(f"{path}: no such file (INSEE QPV statistics)")
+        raise InputError(f"{path}: no such file (chiffres INSEE des QPV)")
     with Path(path).open(encoding="utf-8-sig") as handle:
         delimiter = sniff_delimiter(handle.readline())
     frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, encoding="utf-8-sig")

@@ -30,6 +30,7 @@ NEAR_M = 300.0
 """Precision counts computed residents within this distance of an official QPV (metres)."""
 DETECTED_SHARE = 0.30
 """An official QPV is detected when computed cells cover at least this share of its area."""
+NO_CELLS = "validate : géographie sans carreaux ; attendu au moins un carreau"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Reference:
         """
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if len(x) == 0:
-            raise InputError("validate: the geography has no cells")
+            raise InputError(NO_CELLS)
         squares = shapely.box(x, y, x + resolution, y + resolution)
         official = official.to_crs(crs)
         polygons = official.geometry.to_numpy()
@@ -221,7 +222,7 @@ def validate(cells: pd.DataFrame, official: gpd.GeoDataFrame, resolution: float 
     (1.0, 1.0, 1, 1)
     """
     if len(cells) == 0:
-        raise InputError("validate: the geography has no cells")
+        raise InputError(NO_CELLS)
     if "x" in cells and "y" in cells:
         x, y = cells["x"].to_numpy(dtype=float), cells["y"].to_numpy(dtype=float)
         crs: object = getattr(cells, "crs", None) or "EPSG:3035"
@@ -232,7 +233,7 @@ def validate(cells: pd.DataFrame, official: gpd.GeoDataFrame, resolution: float 
         size = float(resolution or np.median(bounds[:, 2] - bounds[:, 0]))
         crs = cells.crs
     else:
-        raise InputError("validate: the cells need x, y corners or square geometries")
+        raise InputError("validate : carreaux sans coins x, y ni géométries ; attendu l'un ou l'autre")
     codes = cells["qpv"].fillna("").astype(str).to_numpy()
     computed = codes != ""
     reference = Reference.on_cells(x, y, size, official, crs)

@@ -7,36 +7,49 @@ from typing import Annotated
 
 import typer
 
+from .. import labels
 from ..data import QPV_2024
 from ..settings import FACILITY_REACH_M, MIN_OVERLAP, NEAR_MARGIN, UNCHANGED_IOU, VECU_DISTANCE_M, WATCH_MIN_POPULATION
-from .engine import OutCrs
+from . import engine  # noqa: F401  (delimit and sensitivity first: the help lists commands in workflow order)
 from .options import app, written
 
-Geography = Annotated[Path, typer.Argument(help="A GeoPackage written by `carroyage delimit`.")]
+Geography = Annotated[Path, typer.Argument(help="Un GeoPackage écrit par `carroyage delimit`.")]
 
 
 @app.command()
 def validate(
     geography: Geography,
-    official: Annotated[Path, typer.Option(help="Official QPV layer (default: the shipped 2024 layer).")] = QPV_2024,
+    official: Annotated[
+        Path, typer.Option(help="Couche des QPV officiels (par défaut : celle de 2024, fournie).")
+    ] = QPV_2024,
 ) -> None:
-    """Score a computed geography against an official QPV layer, on cell centres.
+    """Comparer une géographie calculée aux QPV officiels.
 
-    The same definitions as ``benchmarks/fidelity.py``: recall (residents of cells whose centre is
-    in an official QPV that lie in a computed quartier), precision (computed residents within
-    300 m of an official QPV), QPVs detected (at least 30 % of their area under computed cells).
+    Sur les centres des carreaux, avec les définitions de benchmarks/fidelity.py : le rappel
+    (part des habitants des carreaux dont le centre est dans un QPV officiel qui sont dans un
+    quartier calculé), la précision (part des habitants calculés à moins de 300 m d'un QPV
+    officiel), les QPV détectés (au moins 30 % de leur surface sous des carreaux calculés).
     """
     from ..around.validate import DETECTED_SHARE, NEAR_M
     from ..jobs import validate_file
 
     result = validate_file(geography, official)
-    typer.echo(f"official QPV residents on the grid (cell centres): {result.official_residents:,.0f}")
-    typer.echo(f"computed quartier residents:                      {result.computed_residents:,.0f}")
-    typer.echo(f"recall    (coverage: official residents inside a computed quartier): {result.recall:.1%}")
-    typer.echo(f"precision (computed residents within {NEAR_M:g} m of an official QPV): {result.precision:.1%}")
     typer.echo(
-        f"QPVs detected (≥ {DETECTED_SHARE:.0%} of the area covered): {result.detected} of {result.official}; "
-        f"quartiers computed: {result.quartiers}"
+        "habitants des QPV officiels sur le carroyage (centres des carreaux) : "
+        + labels.integer(result.official_residents)
+    )
+    typer.echo(f"habitants des quartiers calculés : {labels.integer(result.computed_residents)}")
+    typer.echo(
+        f"rappel (couverture : habitants des QPV officiels dans un quartier calculé) : {labels.percent(result.recall)}"
+    )
+    typer.echo(
+        f"précision (habitants calculés à moins de {labels.metres(NEAR_M)} d'un QPV officiel) : "
+        + labels.percent(result.precision)
+    )
+    typer.echo(
+        f"QPV détectés (au moins {labels.percent(DETECTED_SHARE, 0)} de la surface couverte) : "
+        f"{labels.integer(result.detected)} sur {labels.integer(result.official)} ; "
+        f"quartiers calculés : {labels.integer(result.quartiers)}"
     )
     table = result.per_official
     for code, name, residents, coverage, area, detected in zip(
@@ -48,57 +61,73 @@ def validate(
         table["detected"],
         strict=True,
     ):
-        covered = f"{coverage:6.1%} covered" if residents > 0 else "no cell centre inside"
+        covered = f"couverts à {labels.percent(coverage):>7}" if residents > 0 else "aucun centre de carreau dedans"
         typer.echo(
-            f"  {code} {str(name)[:34]:34} {residents:8,.0f} residents, {covered}, area {area:4.0%}"
-            + ("" if detected else "  (missed)")
+            f"  {code} {str(name)[:34]:34} {labels.integer(residents):>8} habitants, {covered}, "
+            f"surface {labels.percent(area, 0):>5}" + ("" if detected else "  (non détecté)")
         )
 
 
 @app.command()
 def zones(
     geography: Annotated[
-        Path, typer.Argument(help="A GeoPackage written by `carroyage delimit` (layers are added to it).")
+        Path, typer.Argument(help="Un GeoPackage écrit par `carroyage delimit` (les couches y sont ajoutées).")
     ],
     vecu_distance: Annotated[
-        float, typer.Option(help="Quartier vécu: metres around each QPV (300, the tax-code distance; 500 for NPNRU).")
+        float,
+        typer.Option(
+            help="Quartier vécu : distance autour de chaque QPV, en mètres (300, celle du code général des "
+            "impôts ; 500 pour le NPNRU)."
+        ),
     ] = VECU_DISTANCE_M,
     clip: Annotated[
         Path | None,
         typer.Option(
-            help="Communes or EPCI polygons the vécu must stay in (e.g. data/communes_amiens_metropole.geojson)."
+            help="Polygones des communes ou de l'EPCI dont le quartier vécu ne sort pas (par ex. "
+            "data/communes_amiens_metropole.geojson)."
         ),
     ] = None,
     facilities: Annotated[
-        Path | None, typer.Option(help="Points residents use; those within --facility-reach join the vécu.")
+        Path | None,
+        typer.Option(help="Équipements (points) fréquentés ; ceux à moins de --facility-reach rejoignent le vécu."),
     ] = None,
     facility_reach: Annotated[
-        float, typer.Option(help="Metres from a QPV within which a facility joins its vécu.")
+        float, typer.Option(help="Distance à un QPV (m) en deçà de laquelle un équipement rejoint son vécu.")
     ] = FACILITY_REACH_M,
     previous: Annotated[
         Path | None,
-        typer.Option(help="A previous geography (polygons): its parts outside the new QPVs go to veille active."),
+        typer.Option(
+            help="Une géographie précédente (polygones) : ses parties hors des nouveaux QPV passent en veille active."
+        ),
     ] = None,
     local: Annotated[
-        Path | None, typer.Option(help="Areas the contract designates for veille active, passed through.")
+        Path | None, typer.Option(help="Secteurs que le contrat de ville place en veille active, repris tels quels.")
     ] = None,
     near_margin: Annotated[
-        float, typer.Option(help="Veille active for clusters whose median is within this share above the threshold.")
+        float,
+        typer.Option(
+            help="Veille active des groupes de carreaux dont la médiane dépasse le seuil de moins de cette part."
+        ),
     ] = NEAR_MARGIN,
     watch_min_population: Annotated[
-        float, typer.Option(help="Smallest grid cluster worth watching (residents).")
+        float, typer.Option(help="Habitants minimum d'un groupe de carreaux à placer en veille active.")
     ] = WATCH_MIN_POPULATION,
     out_crs: Annotated[
         str | None,
         typer.Option(
             "--out-crs",
-            help="CRS of the file: 2154 or EPSG:2154 (default: the file's own; another CRS rewrites every layer "
-            "in it).",
+            help="Système de coordonnées du fichier : 2154 ou EPSG:2154 (par défaut : celui du fichier ; un autre "
+            "réécrit toutes ses couches).",
             metavar="EPSG",
         ),
     ] = None,
 ) -> None:
-    """Add the quartier_vecu and veille_active layers to a geography."""
+    """Ajouter le quartier vécu et la veille active.
+
+    Ajoute les couches quartier_vecu et veille_active à la géographie. Le quartier vécu étend
+    chaque QPV (distance, découpage, équipements) ; la veille active reprend l'ancien périmètre,
+    les groupes trop peu peuplés ou proches du seuil et les secteurs désignés.
+    """
     from ..around.zones import WatchSettings
     from ..jobs import zones_file
 
@@ -106,40 +135,65 @@ def zones(
     result = zones_file(geography, vecu_distance, clip, facilities, facility_reach, previous, local, watch, out_crs)
     vecu, watched = result.vecu, result.watch
     typer.echo(
-        f"quartier_vecu: {len(vecu)} zones, {vecu_distance:g} m"
-        + (", clipped" if clip else "")
-        + (f", {int(vecu['facilities'].sum())} facilities joined" if facilities else "")
+        f"quartier_vecu : {labels.integer(len(vecu))} zones, {vecu_distance:g} m"
+        + (", découpées" if clip else "")
+        + (f", {labels.integer(int(vecu['facilities'].sum()))} équipements rejoints" if facilities else "")
     )
     counts = watched["reason"].value_counts()
     typer.echo(
-        f"veille_active: {len(watched)} zones" + "".join(f"\n  {reason}: {count}" for reason, count in counts.items())
+        f"veille_active : {labels.integer(len(watched))} zones"
+        + "".join(f"\n  {reason} : {labels.integer(count)}" for reason, count in counts.items())
     )
     written(geography)
 
 
 @app.command()
 def compare(
-    old: Annotated[Path, typer.Argument(help="Former geography: a carroyage GeoPackage or any polygon layer.")],
-    new: Annotated[Path, typer.Argument(help="New geography: a carroyage GeoPackage or any polygon layer.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage with one layer per class.")],
+    old: Annotated[
+        Path, typer.Argument(help="Géographie précédente : un GeoPackage de carroyage ou toute couche de polygones.")
+    ],
+    new: Annotated[
+        Path, typer.Argument(help="Nouvelle géographie : un GeoPackage de carroyage ou toute couche de polygones.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage à écrire, une couche par classe.")],
     min_overlap: Annotated[
-        float, typer.Option(help="Quartiers match when they overlap by this share of the smaller.")
+        float,
+        typer.Option(help="Deux quartiers se correspondent quand ils se recouvrent sur cette part du plus petit."),
     ] = MIN_OVERLAP,
     unchanged_iou: Annotated[
-        float, typer.Option(help="Intersection over union from which a one-to-one match is unchanged.")
+        float,
+        typer.Option(help="Intersection sur union à partir de laquelle un quartier apparié un à un est inchangé."),
     ] = UNCHANGED_IOU,
-    out_crs: OutCrs = None,
+    out_crs: Annotated[
+        str | None,
+        typer.Option(
+            "--out-crs",
+            help="Système de coordonnées du GeoPackage écrit : 2154 ou EPSG:2154 (par défaut : Lambert-93 pour "
+            "un carroyage de métropole, celui du carroyage outre-mer).",
+            metavar="EPSG",
+        ),
+    ] = None,
 ) -> None:
-    """Classify quartiers as new, modified, unchanged or left, with residents gained and lost."""
+    """Comparer deux géographies, quartier par quartier.
+
+    Classe les quartiers en entrants, modifiés, inchangés ou sortants, avec les habitants gagnés
+    et perdus ; une couche par classe (new, modified, unchanged, left).
+    """
     from ..jobs import compare_files
 
     result, counted = compare_files(old, new, out, min_overlap, unchanged_iou, out_crs)
-    typer.echo(f"{'class':10} {'quartiers':>9} {'gained':>9} {'lost':>9} {'area Δ ha':>10}")
-    for row in result.summary().itertuples():
+    typer.echo(f"{'classe (couche)':31} {'quartiers':>9} {'gagnés':>9} {'perdus':>9} {'Δ surface ha':>12}")
+    for row in result.summary().to_dict("records"):
+        shown = f"{labels.COMPARE_LAYERS.get(row['class'], row['class'])} ({row['class']})"
         typer.echo(
-            f"{row[1]:10} {row.quartiers:9d} {row.residents_gained:9,.0f} {row.residents_lost:9,.0f} "
-            f"{row.area_change_ha:10,.1f}"
+            f"{shown:31} {row['quartiers']:9d} {labels.integer(row['residents_gained']):>9} "
+            f"{labels.integer(row['residents_lost']):>9} {_signed_hectares(row['area_change_ha']):>12}"
         )
     if not counted:
-        typer.echo("(no grid on either side: residents not counted)")
+        typer.echo("(aucun carroyage d'un côté ni de l'autre : habitants non comptés)")
     written(out)
+
+
+def _signed_hectares(value: float) -> str:
+    """An area change in hectares, signed, one decimal (``+12,5``, ``−3,0``)."""
+    return ("+" if value > 0 else "") + labels.decimal(value, 1)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import labels
 from ..settings import SENSITIVITY_CONTIGUITIES, SENSITIVITY_FRACTIONS, SENSITIVITY_MIN_POPULATIONS
 from .households import (
     Crs,
@@ -35,14 +36,18 @@ if TYPE_CHECKING:
 
 Grid = Annotated[
     Path,
-    typer.Argument(help="Income grid: Filosofi CSV/GPKG/SHP/Parquet, a GeoTIFF, or an exact cell table."),
+    typer.Argument(
+        help="Carroyage de revenus : Filosofi en CSV, GPKG, SHP ou Parquet, un GeoTIFF, ou une table exacte de "
+        "carreaux."
+    ),
 ]
 OutCrs = Annotated[
     str | None,
     typer.Option(
         "--out-crs",
-        help="CRS of the GeoPackage or GeoParquet written: 2154 or EPSG:2154 (default: Lambert-93 for a "
-        "metropolitan grid, the grid's own CRS overseas). GeoJSON is always EPSG:4326.",
+        help="Système de coordonnées du GeoPackage ou du GeoParquet écrit : 2154 ou EPSG:2154 (par défaut : "
+        "Lambert-93 pour un carroyage de métropole, celui du carroyage outre-mer). Le GeoJSON est toujours en "
+        "EPSG:4326.",
         metavar="EPSG",
     ),
 ]
@@ -51,28 +56,33 @@ OutCrs = Annotated[
 @app.command()
 def delimit(
     grid: Grid,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .gpkg (or .parquet: one file per layer).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Fichier .gpkg à écrire (ou .parquet : un fichier par couche).")
+    ],
     rule: RuleName = "decree-2014",
     national_median: NationalMedian = None,
     agglomeration_median: AgglomerationMedian = None,
     agglomeration_population: AgglomerationPopulation = None,
-    contiguity: Annotated[str | None, typer.Option(help="rook (shared edge) or queen (edge or corner).")] = None,
-    min_population: Annotated[int | None, typer.Option(help="Minimum residents of a quartier (1000).")] = None,
-    threshold_fraction: Annotated[float | None, typer.Option(help="Fraction of the reference median (0.6).")] = None,
+    contiguity: Annotated[str | None, typer.Option(help="rook (côté commun) ou queen (côté ou coin).")] = None,
+    min_population: Annotated[int | None, typer.Option(help="Habitants minimum d'un quartier (1000).")] = None,
+    threshold_fraction: Annotated[float | None, typer.Option(help="Part de la médiane de référence (0.6).")] = None,
     low_income_share: Annotated[
-        float | None, typer.Option(help="Share of residents below the threshold a quartier must exceed (0.5).")
+        float | None, typer.Option(help="Part des habitants sous le seuil qu'un quartier doit dépasser (0.5).")
     ] = None,
     gap_fill: Annotated[
-        int | None, typer.Option(help="Fill enclosed gaps of at most this many cells (4; 0: off).")
+        int | None, typer.Option(help="Combler les trous enclavés d'au plus ce nombre de carreaux (4 ; 0 : aucun).")
     ] = None,
     min_agglomeration_population: Annotated[
-        int | None, typer.Option(help="Smallest unité urbaine holding quartiers (10000).")
+        int | None, typer.Option(help="Population minimale de l'unité urbaine pour avoir des quartiers (10000).")
     ] = None,
-    geojson: Annotated[Path | None, typer.Option(help="Also write the quartiers as GeoJSON (EPSG:4326).")] = None,
+    geojson: Annotated[Path | None, typer.Option(help="Écrire aussi les quartiers en GeoJSON (EPSG:4326).")] = None,
     out_crs: OutCrs = None,
     quiet: Quiet = False,
     households: Annotated[
-        bool, typer.Option("--households", help="GRID is household microdata (CSV, Parquet, GeoPackage): exact.")
+        bool,
+        typer.Option(
+            "--households", help="grid est un fichier de ménages (CSV, Parquet, GeoPackage) : chiffres exacts."
+        ),
     ] = False,
     crs: Crs = None,
     x: XColumn = None,
@@ -82,7 +92,11 @@ def delimit(
     uc: UcColumn = None,
     under14: Under14Column = None,
 ) -> None:
-    """Delimit priority quartiers on an income grid and write them with their cells and manifest."""
+    """Délimiter les quartiers prioritaires.
+
+    Sur un carroyage de revenus ; écrit les quartiers, leurs carreaux et le manifeste du calcul
+    (règle, seuil, entrées, versions).
+    """
     require_file(grid)
     from ..jobs import delimit_file, delimit_households_file
 
@@ -117,31 +131,46 @@ def delimit(
     written(*files)
 
 
+INCOME_CONCEPTS = {
+    "disposable": "niveau de vie",
+    "declared": "revenu déclaré par UC",
+    "declared and disposable": "revenu déclaré par UC",
+}
+"""The income a threshold is in, by the manifest's ``income_concept``."""
+
+
 def summary(geography: Geography) -> str:
-    """A short text summary of a delimitation."""
+    """A short text summary of a delimitation, in French."""
     m = geography.manifest
     threshold: dict[str, float] = m.get("threshold") or {}  # type: ignore[assignment]
     grid = m["inputs"]["grid"]  # type: ignore[index]
     estimated = bool(m["estimator"]["estimated"])  # type: ignore[index]
+    concept = INCOME_CONCEPTS.get(str(grid["income_concept"]), str(grid["income_concept"]))
     lines = [
-        f"rule {m['rule']['name']}: threshold {threshold.get('value', float('nan')):,.0f} € "  # type: ignore[index]
-        f"({grid['income_concept']} income"
+        f"règle {m['rule']['name']} : seuil {labels.euros(threshold.get('value', float('nan')))} "  # type: ignore[index]
+        f"({concept}"
         + (
-            f", {threshold['fraction']:.3f} × reference median {threshold['reference_median']:,.0f} €"
+            f", {labels.decimal(threshold['fraction'], 3)} × médiane de référence "
+            f"{labels.euros(threshold['reference_median'])}"
             if threshold
             else ""
         )
         + ")",
-        f"grid: {grid['cells']:,} cells, {grid['population']:,.0f} residents; "
-        f"{m['clusters']:,} candidate clusters, {m['quartiers']:,} quartiers"
-        + ("" if m["agglomeration_eligible"] else " (agglomeration below the minimum population: none can qualify)"),
+        f"carroyage : {labels.integer(grid['cells'])} carreaux, {labels.integer(grid['population'])} habitants ; "
+        f"{labels.integer(m['clusters'])} groupes candidats, {labels.integer(m['quartiers'])} quartiers"  # type: ignore[arg-type]
+        + (
+            ""
+            if m["agglomeration_eligible"]
+            else " (unité urbaine sous la population minimale : aucun quartier possible)"
+        ),
     ]
     if len(geography.qpv):
-        lines.append(f"{'code':8} {'residents':>10} {'median €':>9} {'share <S':>9} {'cells':>6} {'ha':>6}")
+        lines.append(f"{'code':8} {'habitants':>10} {'médiane':>9} {'part < S':>9} {'carreaux':>8} {'ha':>6}")
         for row in geography.qpv.itertuples():
             lines.append(
-                f"{row.code:8} {row.population:10,.0f} {row.median_income:9,.0f} {row.low_income_share:9.1%} "
-                f"{row.cells:6d} {row.area_ha:6.0f}"
+                f"{row.code:8} {labels.integer(row.population):>10} {labels.euros(row.median_income):>9} "
+                f"{labels.percent(row.low_income_share):>9} {labels.integer(row.cells):>8} "
+                f"{labels.integer(row.area_ha):>6}"
             )
     if estimated:
         lines.append("figures are ESTIMATED from the public grid (see docs/method.md)")
@@ -150,24 +179,35 @@ def summary(geography: Geography) -> str:
 
 @app.command()
 def sensitivity(
-    grid: Annotated[Path, typer.Argument(help="Income grid, as for `delimit`.")],
+    grid: Annotated[Path, typer.Argument(help="Carroyage de revenus, comme pour `delimit`.")],
     rule: RuleName = "decree-2014",
     national_median: NationalMedian = None,
     agglomeration_median: AgglomerationMedian = None,
     agglomeration_population: AgglomerationPopulation = None,
     threshold: Annotated[
-        str, typer.Option(help="Threshold fractions: start:stop:step or a list.")
+        str, typer.Option(help="Parts de la médiane essayées : début:fin:pas, ou une liste (0.55,0.6).")
     ] = SENSITIVITY_FRACTIONS,
-    contiguity: Annotated[str, typer.Option(help="Comma-separated: rook,queen.")] = SENSITIVITY_CONTIGUITIES,
+    contiguity: Annotated[
+        str, typer.Option(help="Contiguïtés essayées, séparées par des virgules : rook,queen.")
+    ] = SENSITIVITY_CONTIGUITIES,
     min_population: Annotated[
-        str, typer.Option(help="Comma-separated minimum populations.")
+        str, typer.Option(help="Populations minimales essayées, séparées par des virgules.")
     ] = SENSITIVITY_MIN_POPULATIONS,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="GeoPackage for the stability layer (default: GRID_sensitivity.gpkg)."),
+        typer.Option(
+            "--out",
+            "-o",
+            help="GeoPackage de la couche de stabilité (par défaut : NOM_sensitivity.gpkg, NOM étant celui du "
+            "carroyage).",
+        ),
     ] = None,
 ) -> None:
-    """Re-run the rule over a grid of parameters; print how quartiers move, write cell stability."""
+    """Rejouer la règle sur une grille de paramètres.
+
+    Affiche, pour chaque jeu de paramètres, le seuil, les quartiers et leurs habitants ; écrit la
+    couche stability : la part des essais où chaque carreau est dans un quartier.
+    """
     require_file(grid)
     from ..jobs import sensitivity_file
 
@@ -182,15 +222,15 @@ def sensitivity(
         agglomeration_median=agglomeration_median,
         agglomeration_population=agglomeration_population,
     )
-    typer.echo(f"{'fraction':>8} {'contiguity':10} {'min pop':>7} {'threshold':>9} {'quartiers':>9} {'residents':>10}")
-    for row in result.runs.itertuples():
+    typer.echo(f"{'part':>8} {'contiguïté':10} {'pop. min':>8} {'seuil':>9} {'quartiers':>9} {'habitants':>10}")
+    for row in result.runs.to_dict("records"):  # the fraction as --threshold reads it (0.55), figures in French
         typer.echo(
-            f"{row.threshold_fraction:8.3f} {row.contiguity:10} {row.min_population:7d} {row.threshold:9,.0f} "
-            f"{row.quartiers:9d} {row.residents:10,.0f}"
+            f"{row['threshold_fraction']:8.3f} {row['contiguity']:10} {row['min_population']:8d} "
+            f"{labels.euros(row['threshold']):>9} {row['quartiers']:9d} {labels.integer(row['residents']):>10}"
         )
     stable = result.stability["stability"].to_numpy()
     typer.echo(
-        f"cells in a quartier in every run: {(stable == 1).sum()}, "
-        f"in some runs only: {((stable > 0) & (stable < 1)).sum()}"
+        f"carreaux dans un quartier à chaque essai : {labels.integer((stable == 1).sum())}, "
+        f"à certains essais seulement : {labels.integer(((stable > 0) & (stable < 1)).sum())}"
     )
     written(result.out)

@@ -19,40 +19,52 @@ def indicators(
     zones: Annotated[
         Path,
         typer.Argument(
-            help="Zones: any polygon layer (e.g. data/qpv2024_france.geojson, kept where it meets the grid) or a "
-            "carroyage GeoPackage (its qpv, quartier_vecu and veille_active layers)."
+            help="Zones : toute couche de polygones (par ex. data/qpv2024_france.geojson, gardée là où elle "
+            "rencontre le carroyage) ou un GeoPackage de carroyage (ses couches qpv, quartier_vecu et veille_active)."
         ),
     ],
     grid: Annotated[
         list[Path],
         typer.Option(
-            "--grid", help="Income grid (Filosofi 200 m); twice (old, then new) for the change between vintages."
+            "--grid",
+            help="Carroyage de revenus (Filosofi 200 m) ; deux fois (l'ancien, puis le nouveau) pour l'évolution "
+            "entre millésimes.",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="CSV tableau: one row per zone and reference territory.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Tableau CSV : une ligne par zone et par territoire de référence.")
+    ],
     stats: Annotated[
         Path | None,
-        typer.Option(help="INSEE's QPV figures (e.g. data/qpv2024_stats_france.csv), shown beside the grid's."),
+        typer.Option(
+            help="Chiffres INSEE des QPV (par ex. data/qpv2024_stats_france.csv), affichés à côté de ceux du carroyage."
+        ),
     ] = None,
     reference: Annotated[
         Path | None,
         typer.Option(
-            help="Commune polygons (e.g. data/communes_amiens_metropole.geojson): each holding zones, and all."
+            help="Polygones des communes (par ex. data/communes_amiens_metropole.geojson) : chaque commune qui a "
+            "des zones, et leur ensemble."
         ),
     ] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="French HTML tableau, self-contained and printable.")
+        Path | None, typer.Option("--html", help="Tableau HTML en français, autonome et imprimable.")
     ] = None,
-    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Excel workbook (needs openpyxl).")] = None,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Classeur Excel (nécessite openpyxl).")] = None,
     national_median: Annotated[
         list[float] | None,
         typer.Option(
-            help="National median standard of living for the decree threshold, € a year (default 22040); once per grid."
+            help="Niveau de vie médian national pour le seuil du décret, en € par an (par défaut : 22040) ; une fois "
+            "par carroyage."
         ),
     ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Indicators of every zone, its communes, the EPCI and the whole grid (a tableau de bord)."""
+    """Le tableau de bord des zones et de leurs territoires.
+
+    Les indicateurs de chaque zone face à ceux de ses territoires de référence : ses communes,
+    l'ensemble des communes de référence et le carroyage entier.
+    """
     from ..jobs import indicators_file
 
     result = indicators_file(

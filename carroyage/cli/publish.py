@@ -58,14 +58,14 @@ def _shown(path: Path) -> str:
 @app.command(name="map", cls=BooleanWords)
 def map_(
     geography: Annotated[
-        Path, typer.Argument(help="A GeoPackage written by `carroyage delimit` (and `zones`).", metavar="GEOPACKAGE")
+        Path, typer.Argument(help="Un GeoPackage écrit par `carroyage delimit` (et `zones`).", metavar="GEOPACKAGE")
     ],
     out: Annotated[
         Path,
         typer.Option(
             "--out",
             "-o",
-            help="File to write: .html (web map), or .png / .pdf (static map only).",
+            help="Fichier à écrire : .html (carte web), ou .png / .pdf (carte statique seule).",
             metavar="FICHIER",
         ),
     ],
@@ -73,38 +73,43 @@ def map_(
         bool,
         typer.Option(
             "--self-contained/--cdn",
-            help="Inline Leaflet (default): one file that draws with no network. --cdn loads Leaflet from a CDN. "
-            "`--self-contained true` is accepted too.",
+            help="Leaflet inclus dans la page (par défaut) : un seul fichier, qui s'affiche sans réseau. --cdn "
+            "charge Leaflet depuis un CDN. `--self-contained true` (ou oui, false, non) est aussi accepté.",
             metavar="",
         ),
     ] = True,
     official: Annotated[
-        Path | None, typer.Option(help="Official QPV layer to show for comparison.", metavar="FICHIER")
+        Path | None, typer.Option(help="Couche des QPV officiels à afficher pour comparaison.", metavar="FICHIER")
     ] = None,
     png: Annotated[
-        Path | None, typer.Option(help="Also write a static map for reports (.png or .pdf).", metavar="FICHIER")
+        Path | None,
+        typer.Option(help="Écrire aussi une carte statique pour les rapports (.png ou .pdf).", metavar="FICHIER"),
     ] = None,
     context: Annotated[
         Path | None,
         typer.Option(
-            help="Communes file (limits and names) drawn as the offline background; default: the shipped "
-            "communes that meet the geography.",
+            help="Fichier des communes (limites et noms) dessiné comme fond hors ligne ; par défaut : les "
+            "communes fournies qui touchent la géographie.",
             metavar="FICHIER",
         ),
     ] = None,
     title: Annotated[
         str | None,
-        typer.Option(help="Map title (French); default: Géographie prioritaire — <commune>.", metavar="TEXTE"),
+        typer.Option(help="Titre de la carte ; par défaut : Géographie prioritaire — <commune>.", metavar="TEXTE"),
     ] = None,
     tableau: Annotated[
         Path | None,
         typer.Option(
-            help="The official QPVs' tableau de bord (carroyage indicators --html): each fiche links to its row.",
+            help="Le tableau de bord des QPV officiels (carroyage indicators --html) : chaque fiche renvoie à sa "
+            "ligne.",
             metavar="FICHIER",
         ),
     ] = None,
 ) -> None:
-    """Publish a geography as an interactive web map (and a static one)."""
+    """Publier une géographie en carte web interactive.
+
+    Et, au besoin, en carte statique (.png ou .pdf) pour les rapports.
+    """
     from ..jobs import map_file
 
     page, *static = map_file(
@@ -126,25 +131,32 @@ def map_(
 @app.command()
 def export(
     geography: Annotated[
-        Path, typer.Argument(help="A GeoPackage written by `carroyage delimit` (and `zones`).", metavar="GEOPACKAGE")
+        Path, typer.Argument(help="Un GeoPackage écrit par `carroyage delimit` (et `zones`).", metavar="GEOPACKAGE")
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="GeoPackage to write for GIS users.", metavar="FICHIER")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="GeoPackage à écrire pour les utilisateurs de SIG.", metavar="FICHIER")
+    ],
     crs: Annotated[
         str | None,
         typer.Option(
             "--out-crs",
             "--crs",
-            help="CRS of every layer: 2154 or EPSG:2154 (default: Lambert-93 for a metropolitan grid, the grid's "
-            "own CRS overseas). --crs is the same option.",
+            help="Système de coordonnées de toutes les couches : 2154 ou EPSG:2154 (par défaut : Lambert-93 pour "
+            "un carroyage de métropole, celui du carroyage outre-mer). --crs est la même option.",
             metavar="EPSG",
         ),
     ] = None,
     official: Annotated[
         Path | None,
-        typer.Option(help="Official QPV layer: fills code_qp and lib_qp, and is written beside.", metavar="FICHIER"),
+        typer.Option(
+            help="Couche des QPV officiels : remplit code_qp et lib_qp, et est écrite à côté.", metavar="FICHIER"
+        ),
     ] = None,
 ) -> None:
-    """Write a geography for GIS users: Lambert-93 (by default), QGIS styles, official field names."""
+    """Écrire une géographie pour les utilisateurs de SIG.
+
+    En Lambert-93 (par défaut), avec les styles QGIS et les noms de champs officiels.
+    """
     from ..layers import read_official
     from ..publish.output import export_geography, parse_crs
 
@@ -155,11 +167,15 @@ def export(
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option(help="Where to write the geography.", metavar="DOSSIER")] = Path("out"),
-    maps_dir: Annotated[Path, typer.Option(help="Where to publish the map.", metavar="DOSSIER")] = Path("maps"),
+    out_dir: Annotated[Path, typer.Option(help="Dossier où écrire la géographie.", metavar="DOSSIER")] = Path("out"),
+    maps_dir: Annotated[Path, typer.Option(help="Dossier où publier la carte.", metavar="DOSSIER")] = Path("maps"),
     quiet: Quiet = False,
 ) -> None:
-    """The main job on the shipped Amiens data: delimit, validate, zones, compare, map, export, tableau."""
+    """Le travail complet sur les données d'Amiens fournies.
+
+    delimit, validate, zones, compare, map, export et indicators : chaque étape est affichée comme
+    une commande à coller telle quelle.
+    """
     from ..data import AMIENS_2019, AMIENS_COMMUNES, QPV_2024, QPV_2024_STATS
     from .indicators import indicators
 

@@ -142,7 +142,7 @@ def write_geography(
         elif path.suffix.lower() == ".parquet":
             written = _write_parquet(layers, geography.manifest, path, epsg)
         else:
-            raise OutputError(f"{path}: unknown output format; expected a .gpkg or .parquet name")
+            raise OutputError(labels.OUTPUT_FORMAT.format(path=path, suffixes=labels.one_of([".gpkg", ".parquet"])))
         if geojson is not None:
             written.append(write_geojson(geography.qpv, geography.manifest, Path(geojson)))
     except OutsideCrs as exc:
@@ -150,7 +150,11 @@ def write_geography(
     except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         if isinstance(exc, OutputError):
             raise
-        raise OutputError(f"{path}: cannot write ({str(exc).splitlines()[0]})") from exc
+        if isinstance(exc, OSError) and exc.errno:  # the file system's refusal, in French
+            reason = labels.os_reason(exc)
+        else:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OutputError(labels.CANNOT_WRITE.format(path=path, reason=reason)) from exc
     return written
 
 
@@ -215,7 +219,7 @@ def write_layers(
     """
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
-        raise OutputError(f"{path}: expected a .gpkg output name")
+        raise OutputError(labels.OUTPUT_FORMAT.format(path=path, suffixes=".gpkg"))
     epsg = parse_crs(crs)
     if epsg is not None:
         layers = {name: exchange_layer(layer, epsg, name, path) for name, layer in layers.items()}
