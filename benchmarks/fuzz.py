@@ -26,14 +26,16 @@ from conftest import carroyage  # noqa: E402
 from fuzzing import Case, address_files, grid_files  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
+from carroyage.labels import ERROR, NOTE, WARNING  # noqa: E402
+
 
 def outcome(result: object, out: Path) -> str:
     """``ok``, ``refused`` (one error line, exit 2, nothing written) or what went wrong."""
     code, stderr = result.returncode, result.stderr  # type: ignore[attr-defined]
     if code == 0:
         return "ok"
-    lines = [line for line in stderr.splitlines() if not line.startswith(("note:", "carroyage: warning:", "  ["))]
-    if code == 2 and len(lines) == 1 and lines[0].startswith("carroyage: error: ") and not out.exists():
+    lines = [line for line in stderr.splitlines() if not line.startswith((NOTE, WARNING, "  ["))]
+    if code == 2 and len(lines) == 1 and lines[0].startswith(ERROR) and not out.exists():
         return "refused"
     return f"BAD exit {code}: {stderr.strip()[:200]!r}"
 

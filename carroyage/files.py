@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, OutputError
-from .labels import CANNOT_WRITE, EMPTY_FILE, INPUT_FORMAT, INPUT_WHAT, OUTPUT_IS_INPUT, os_reason
+from .labels import CANNOT_WRITE, EMPTY_FILE, INPUT_FORMAT, INPUT_WHAT, NO_SUCH_FILE, OUTPUT_IS_INPUT, os_reason
 
 DELIMITERS = ";,\t|"
 DECIMAL = r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$"
@@ -44,10 +44,10 @@ def input_kind(path: Path, kinds: dict[str, str], what: str) -> str:
     >>> input_kind(Path("nope.csv"), {".csv": "csv"}, "un carroyage de revenus")
     Traceback (most recent call last):
     ...
-    carroyage.errors.InputError: nope.csv: no such file
+    carroyage.errors.InputError: nope.csv : fichier introuvable
     """
     if not path.is_file():
-        raise InputError(f"{path}: no such file")  # French in phase 2, with every other "no such file"
+        raise InputError(NO_SUCH_FILE.format(path=path))
     what = INPUT_WHAT.get(what, what)
     kind = kinds.get(path.suffix.lower())
     if kind is None:

@@ -21,7 +21,7 @@ import shapely
 from pyproj import Transformer
 
 from .errors import InputError
-from .labels import A_GEOGRAPHY, UNREADABLE
+from .labels import A_GEOGRAPHY, NO_SUCH_FILE, UNREADABLE
 
 MANIFEST_LAYER = "manifest"
 CORE_LAYERS = ("qpv", "cells")
@@ -81,7 +81,7 @@ def read_geography(path: str | Path) -> Geography:
     """Read a GeoPackage written by :func:`write_geography` (every layer, and the manifest)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(NO_SUCH_FILE.format(path=path))
     try:
         names = [name for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises DataSourceError for non-GeoPackage files

@@ -19,7 +19,7 @@ Conventions for every message a user reads (CLI help, stage lines, summaries, er
 * An error says what it found, then ``; attendu ...`` (what was expected), in one line.
 * Wording used in more than one place lives here, once; a one-off error sentence stays at its
   raise site, in French; an option's help text stays beside the option (it is written once).
-* The prefixes ``carroyage: error:`` and ``carroyage: warning:`` are unchanged for now (phase 2).
+* Every line the CLI prints on stderr starts with one of :data:`ERROR`, :data:`WARNING`, :data:`NOTE`.
 
 >>> ZONE_TYPES["quartier_vecu"], STATUS["uncertain"]
 ('quartier vécu', 'INCERTAIN')
@@ -315,6 +315,30 @@ CANDIDATE_LINE = "  {rank}. {label} ({type}, score {score:.2f})"
 CANDIDATES_TITLE = "Candidats :"
 GEOCODE_TYPES = {"housenumber": "numéro", "street": "voie", "municipality": "commune"}
 
+# -- address check: locate, locate-csv and the service's messages (issue 14) -----------------------
+GEOCODER_EXPECTED = "attendu un fichier BAN (--ban) ou un serveur addok (--addok)"
+"""What an address needs to be geocoded: said by ``locate``, ``locate-csv`` and the service."""
+ADDRESS_NOT_FOUND_FOR = ADDRESS_NOT_FOUND + " : {address!r}"
+MISSING_COLUMN = "{path} : colonne {name!r} absente{option} ; attendu l'une des colonnes {columns}"
+"""A column named by an option or a form field that the file's header does not have."""
+NOT_UTF8 = "texte non UTF-8{detail} ; attendu un fichier enregistré en UTF-8"
+HEADER_LINE = "une ligne d'en-tête"
+"""What an empty CSV should have held (:data:`EMPTY_FILE`)."""
+PARAMETER_MISSING = "paramètre manquant : {name}"
+ROWS_SUMMARY = "{rows} : {counts}"
+"""The closing line of ``locate-csv``: rows, then the count of each status."""
+DROPPED_ZONES = "zones sans surface écartées ({count}) : {zones}"
+
+
+def lines(count: int) -> str:
+    """A number of lines, French style (``1 ligne``, ``2 000 lignes``).
+
+    >>> lines(1), lines(2000)
+    ('1 ligne', '2\u202f000 lignes')
+    """
+    return integer(count) + (" ligne" if count < 2 else " lignes")
+
+
 # -- carroyage serve: refusals (issue 13) -----------------------------------------------------------
 UPLOAD_TOO_LARGE = "fichier trop volumineux : {limit} Mo au plus"
 REQUEST_TOO_SLOW = "requête trop lente : elle doit parvenir en {seconds} s au plus"
@@ -352,9 +376,22 @@ TABLEAU_LINK = "Tableau de bord de {code} →"
 APP_HELP = "Géographie prioritaire (QPV) calculée sur les carroyages de revenus INSEE à 200 m."
 VERSION_HELP = "Afficher la version de carroyage et quitter."
 HELP_HELP = "Afficher cette aide et quitter."
-INTERRUPTED = "carroyage: interrompu ; les fichiers inachevés ont été supprimés"
+ERROR = "carroyage : erreur : "
+WARNING = "carroyage : avertissement : "
+NOTE = "carroyage : note : "
+INTERRUPTED = "carroyage : interrompu ; les fichiers inachevés ont été supprimés"
+NO_SUCH_FILE = "{path} : fichier introuvable"
 STAGE = "  [{seconds} s] {message}…"
 """A stage line on stderr: elapsed seconds (French decimal comma), then what starts."""
+READING = "lecture de {path}"
+WRITING = "écriture de {path}"
+"""The stage lines of a command that reads its input and writes its output."""
+A_GEOGRAPHY = "une géographie écrite par carroyage delimit"
+"""What a command reading a geography's GeoPackage expects (``... ; attendu {A_GEOGRAPHY}``)."""
+UNREADABLE = "{path} : fichier illisible ({reason}) ; attendu {expected}"
+"""A file its reader cannot open: the library's reason (its first line), then what was expected."""
+OUTPUT_FORMAT = "{path} : format de sortie inconnu ; attendu un nom en {suffixes}"
+"""An output name whose suffix no writer knows (``{suffixes}``: ``.gpkg ou .parquet``)."""
 
 HELP_USAGE = "Utilisation : "
 HELP_COMMAND_METAVAR = "COMMANDE [ARGUMENTS]..."
@@ -453,3 +490,24 @@ def os_reason(error: OSError) -> str:
     """
     name = errno.errorcode.get(error.errno or 0, "")
     return OS_ERRORS.get(name) or str(error.strerror or error)
+
+
+# -- household microdata (carroyage/engine/households.py) -----------------------------------------
+
+BAD_ROW_REASONS = {
+    "missing_coordinates": "coordonnées manquantes",
+    "outside_area": "hors du domaine du système de coordonnées",
+    "missing_income": "revenu manquant ou infini",
+    "negative_income": "revenu négatif",
+    "missing_persons": "nombre de personnes manquant",
+    "negative_persons": "nombre de personnes négatif",
+    "invalid_persons": "nombre de personnes nul, fractionnaire ou infini",
+    "invalid_uc": "unités de consommation invalides (uc < 1, ou under14 hors de 0 .. personnes − 1)",
+}
+"""Why a household row is left out, by the manifest's key (``inputs.households.bad_rows``)."""
+HOUSEHOLD_ROWS_USABLE = "ménages : {rows} lignes, toutes utilisables"
+HOUSEHOLD_ROWS_LEFT_OUT = "ménages : {bad} lignes sur {rows} écartées ({share}) : {detail}"
+TOO_MANY_BAD_HOUSEHOLDS = (
+    "{path} : {share} des {rows} lignes de ménages sont inutilisables ({detail}) ; "
+    "attendu au plus {limit} (settings.HOUSEHOLDS_MAX_BAD_SHARE)"
+)

@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 
 from .errors import InputError
-from .labels import UNREADABLE
+from .labels import NO_SUCH_FILE, UNREADABLE
 
 POLYGONAL = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 GEOMETRY_KINDS = {"polygons": POLYGONAL, "points": (0, 4)}  # and of Point, MultiPoint
@@ -37,7 +37,7 @@ def read_layer(path: str | Path, what: str = "couche", kind: str | None = None) 
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file ({what})")
+        raise InputError(NO_SUCH_FILE.format(path=path) + f" ({what})")
     try:
         layer = gpd.read_file(path)
     except Exception as exc:  # pyogrio's DataSourceError and friends

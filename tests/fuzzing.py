@@ -2,7 +2,7 @@
 
 Each strategy draws a file a user could hand to carroyage: a Filosofi grid with damaged cells,
 headers or encodings, a beneficiaries file with broken quotes and lines, odd option values. A
-command given any of them must either succeed or print one ``carroyage: error:`` line and exit 2:
+command given any of them must either succeed or print one ``carroyage : erreur :`` line and exit 2:
 no traceback, no other exception, no half-written output.
 """
 

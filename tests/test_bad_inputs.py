@@ -6,12 +6,12 @@ import pytest
 from conftest import carroyage
 from test_cli import corrupt, good_frame
 
+from carroyage.labels import ERROR, NOTE, WARNING
+
 
 def one_line(result) -> str:
-    lines = [
-        line for line in result.stderr.splitlines() if not line.startswith(("note:", "carroyage: warning:", "  ["))
-    ]
-    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("carroyage: error: "), result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith((NOTE, WARNING, "  ["))]
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(ERROR), result.stderr
     return lines[0]
 
 
@@ -75,7 +75,7 @@ def test_a_typo_in_the_median_gets_a_warning(tmp_path):
     good_frame().to_csv(path, index=False)
     result = carroyage("delimit", path, "--national-median", "2204", "--out", tmp_path / "x.gpkg", "-q")
     assert result.returncode == 0
-    assert "carroyage: warning: --national-median 2204 : hors de la plage plausible" in result.stderr
+    assert "carroyage : avertissement : --national-median 2204 : hors de la plage plausible" in result.stderr
     assert "une faute de frappe ?" in result.stderr
 
 

@@ -212,7 +212,7 @@ def test_non_utf8_file_leaves_no_output(tmp_path):
     source = tmp_path / "in.csv"
     source.write_bytes(b"id;lon;lat\n1;2.3;49.9\n" + "2;2.3;49.9;é\n".encode("latin-1") * 3)
     result = carroyage("locate-csv", source, "--out", tmp_path / "out.csv")
-    lines = [line for line in result.stderr.splitlines() if not line.startswith(("note:", "  ["))]
+    lines = [line for line in result.stderr.splitlines() if not line.startswith(("carroyage : note :", "  ["))]
     assert result.returncode == 2 and len(lines) == 1 and "non UTF-8" in lines[0], result.stderr
     assert not (tmp_path / "out.csv").exists() and list(tmp_path.iterdir()) == [source]
 

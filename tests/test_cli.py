@@ -164,7 +164,7 @@ def test_empty_or_binary_file(tmp_path, case, content, expected):
 
 def test_missing_file_and_unknown_format(tmp_path):
     assert_one_line_error(
-        run("delimit", tmp_path / "nope.csv", "--out", tmp_path / "x.gpkg"), "nope.csv", "no such file"
+        run("delimit", tmp_path / "nope.csv", "--out", tmp_path / "x.gpkg"), "nope.csv", "fichier introuvable"
     )
     other = tmp_path / "grid.xlsx"
     other.write_text("x")
@@ -214,7 +214,7 @@ def assert_one_line_error(result: Ran, where: str, expected: str) -> None:
     lines = [line for line in result.stderr.splitlines() if not line.startswith("  [")]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr
-    assert lines[0].startswith("carroyage: error: ") and where in lines[0] and expected in lines[0], lines[0]
+    assert lines[0].startswith("carroyage : erreur : ") and where in lines[0] and expected in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -245,7 +245,7 @@ def test_zones_adds_layers_and_updates_the_manifest(amiens_geography):
 def test_zones_with_a_missing_layer_leaves_the_geography_untouched(amiens_geography, tmp_path):
     before = amiens_geography.read_bytes()
     result = run("zones", amiens_geography, "--previous", tmp_path / "old.geojson")
-    assert_one_line_error(result, "old.geojson", "no such file (--previous)")
+    assert_one_line_error(result, "old.geojson", "fichier introuvable (--previous)")
     assert amiens_geography.read_bytes() == before
 
 
@@ -376,7 +376,7 @@ def test_locate_checks_its_arguments_before_loading_the_zones(monkeypatch):
     ):
         result = run(*args)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (args, result.stderr)
-        assert result.stderr.startswith("carroyage: error: "), result.stderr
+        assert result.stderr.startswith("carroyage : erreur : "), result.stderr
 
 
 def test_help_is_french_without_type_placeholders():

@@ -13,18 +13,17 @@ from fuzzing import Case, address_files, grid_files
 from hypothesis import HealthCheck, given, settings
 
 from carroyage.files import TEMPORARY_TAG
+from carroyage.labels import ERROR, NOTE, WARNING
 
 BOUNDED = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
 def check_outcome(result, out: Path) -> None:
-    """Success, or one ``carroyage: error:`` line, exit 2, and nothing written."""
+    """Success, or one ``carroyage : erreur :`` line, exit 2, and nothing written."""
     assert result.returncode in (0, 2), (result.returncode, result.stderr)
     if result.returncode == 2:
-        lines = [
-            line for line in result.stderr.splitlines() if not line.startswith(("note:", "carroyage: warning:", "  ["))
-        ]
-        assert len(lines) == 1 and lines[0].startswith("carroyage: error: "), result.stderr
+        lines = [line for line in result.stderr.splitlines() if not line.startswith((NOTE, WARNING, "  ["))]
+        assert len(lines) == 1 and lines[0].startswith(ERROR), result.stderr
         assert not out.exists()
     assert [p for p in out.parent.iterdir() if TEMPORARY_TAG in p.name] == []
 

@@ -107,7 +107,7 @@ def test_out_crs_chooses_the_crs_of_every_layer(grid, tmp_path, crs):
 def test_an_out_crs_for_another_territory_is_written_with_a_warning(grid, tmp_path):
     ran = carroyage("delimit", grid, "--out", tmp_path / "x.gpkg", "--out-crs", "5490", *DELIMIT)
     assert ran.returncode == 0 and epsg_of(tmp_path / "x.gpkg", "qpv") == 5490
-    warning = [line for line in ran.stderr.splitlines() if line.startswith("carroyage: warning:")]
+    warning = [line for line in ran.stderr.splitlines() if line.startswith("carroyage : avertissement :")]
     assert len(warning) == 1 and "EPSG:5490" in warning[0] and "faute de frappe" in warning[0], ran.stderr
 
 

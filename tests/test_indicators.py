@@ -265,7 +265,7 @@ def test_bad_inputs_get_one_line_naming_the_file(hand_grid, write_csv, tmp_path)
         ([zones, "--grid", hand_grid, "--stats", stats], "stats.csv : pas de colonne codeqpv, popmuniqpv"),
         ([zones, "--grid", negative], "negative.csv : ligne 3 : la colonne 'men_1ind' vaut -2 ; attendu un nombre ≥ 0"),
         ([zones, "--grid", text], "text.gpkg : entité 2 : la colonne 'men_1ind' contient '6,5' ; attendu un nombre"),
-        ([zones, "--grid", tmp_path / "none.csv"], "none.csv: no such file"),
+        ([zones, "--grid", tmp_path / "none.csv"], "none.csv : fichier introuvable"),
     ]
     for args, message in cases:
         ran = carroyage("indicators", *args, "--out", tmp_path / "t.csv", "-q")

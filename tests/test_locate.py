@@ -233,7 +233,7 @@ def test_locate_command_errors():
         (("locate", "x", "--addok", "http://127.0.0.1:9"), "addok http://127.0.0.1:9 : pas de réponse ("),
     ):
         result = run(*args)
-        lines = [line for line in result.stderr.splitlines() if not line.startswith("note:")]
+        lines = [line for line in result.stderr.splitlines() if not line.startswith("carroyage : note :")]
         assert result.returncode == 2 and len(lines) == 1 and expected in lines[0], result.stderr
 
 

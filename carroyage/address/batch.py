@@ -166,7 +166,7 @@ def locate_csv(
     """
     source, target = Path(source), Path(target)
     if not source.is_file():
-        raise InputError(f"{source}: no such file")
+        raise InputError(labels.NO_SUCH_FILE.format(path=source))
     header, delimiter = _header(source)
     columns = find_columns(header, str(source), address_cols, lon_col, lat_col)
     if columns.lon is None and geocoder is None:

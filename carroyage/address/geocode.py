@@ -41,6 +41,7 @@ from rapidfuzz import fuzz, process
 
 from ..errors import GeocodingError, InputError
 from ..files import atomic_path
+from ..labels import NO_SUCH_FILE
 from ..manifest import sha256
 from ..settings import CANDIDATES, GEOCODE_FLOOR, STREET_MIN_SIMILARITY
 from .normalise import STOP_WORDS, STREET_TYPES, ParsedAddress, normalise, parse_many, too_long
@@ -112,7 +113,7 @@ class BanGeocoder:
     def __init__(self, path: str | Path, cache_dir: str | Path | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: no such file (BAN addresses)")
+            raise InputError(NO_SUCH_FILE.format(path=self.path) + " (adresses BAN)")
         self.cache_dir = (
             Path(cache_dir)
             if cache_dir

@@ -35,7 +35,7 @@ from ..engine.rules import get_rule
 from ..errors import InputError
 from ..files import csv_header, parse_decimals, sniff_delimiter
 from ..geography import is_geography, read_geography
-from ..labels import ROW_WORDS
+from ..labels import NO_SUCH_FILE, ROW_WORDS
 from ..layers import POLYGONAL, cell_overlaps, codes_and_names, read_layer
 from ..settings import (
     CHANGE_MAX_COVERAGE_GAP,
@@ -533,7 +533,7 @@ def read_stats(path: Path) -> pd.DataFrame:
     ``insee_households``, ``insee_poverty_rate`` (a share), indexed by code.
     """
     if not Path(path).is_file():
-        raise InputError(f"{path}: no such file (chiffres INSEE des QPV)")
+        raise InputError(NO_SUCH_FILE.format(path=path) + " (chiffres INSEE des QPV)")
     with Path(path).open(encoding="utf-8-sig") as handle:
         delimiter = sniff_delimiter(handle.readline())
     frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, encoding="utf-8-sig")

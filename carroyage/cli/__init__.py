@@ -85,12 +85,12 @@ def _run(stopped: list[int]) -> None:
         if type(exc).__name__ == "NoArgsIsHelpError":  # no command: the help, as --help prints it
             typer.echo(exc.format_message())
             sys.exit(0)
-        _fail(f"carroyage: error: {_usage(exc)}", 2)
+        _fail(labels.ERROR + _usage(exc), 2)
     except CarroyageError as exc:
-        _fail(f"carroyage: error: {exc}", 2)
+        _fail(f"{labels.ERROR}{exc}", 2)
     except OSError as exc:  # the file system's own refusals: permissions, full disk...
         where = f"{exc.filename} : " if exc.filename else ""
-        _fail(f"carroyage: error: {where}{labels.os_reason(exc)}", 2)
+        _fail(f"{labels.ERROR}{where}{labels.os_reason(exc)}", 2)
     except (KeyboardInterrupt, typer.Abort):
         _fail(INTERRUPTED, 130)
     except Exception:
@@ -163,7 +163,7 @@ def _show_warning(
     line: object = None,
 ) -> None:
     """Warnings as one line on stderr, like errors."""
-    typer.echo(f"carroyage: warning: {message}", err=True)
+    typer.echo(f"{labels.WARNING}{message}", err=True)
 
 
 def _fail(line: str, code: int) -> None:

@@ -28,7 +28,7 @@ def _checker(
     checker = make_checker(zones, ban, addok, tolerance, min_score)
     if checker.zones.dropped:
         dropped = checker.zones.dropped
-        typer.echo(labels.DROPPED_ZONES.format(count=len(dropped), zones=", ".join(dropped)), err=True)
+        typer.echo(labels.NOTE + labels.DROPPED_ZONES.format(count=len(dropped), zones=", ".join(dropped)), err=True)
     return checker
 
 
@@ -98,7 +98,7 @@ def locate_csv(
     from ..address.batch import locate_csv as run_batch
 
     if not source.is_file():  # before the zones are loaded
-        raise InputError(f"{source}: no such file")
+        raise InputError(labels.NO_SUCH_FILE.format(path=source))
     checker = _checker(zones, ban, addok, tolerance, min_score)
     start = time.perf_counter()
 

@@ -187,7 +187,7 @@ def require_file(path: Path) -> None:
     from ..errors import InputError
 
     if not path.is_file():
-        raise InputError(f"{path}: no such file")  # French in phase 2, with every other "no such file"
+        raise InputError(labels.NO_SUCH_FILE.format(path=path))
 
 
 def written(*paths: object) -> None:
