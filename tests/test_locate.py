@@ -293,3 +293,21 @@ def test_nearest_zone_of_a_batch_reaches_its_full_distance(zones, amiens_nord):
     exact = zones.nearest(lon[1], lat[1])  # the exact search, for one point
     assert zones.fields["code"][zone[1]] == "QN08003M" and zone[1] == exact[0]
     assert metres[1] == pytest.approx(exact[1], abs=1) and metres[1] >= 20
+
+
+def test_nearest_distance_is_exact_around_a_rings_closing_vertex():
+    # the ring starts (and closes) at the south-west corner: points west, south and south-west of
+    # it are nearest that one vertex, stored twice; each side's segment must be measured
+    import geopandas as gpd
+
+    from carroyage.address.lookup import ZoneSet
+
+    west, south = 648_000.0, 6_977_000.0
+    ring = [(west, south), (west + 1000, south), (west + 1000, south + 1000), (west, south + 1000), (west, south)]
+    layer = gpd.GeoDataFrame({"code_qp": ["Z"], "lib_qp": ["carré"]}, geometry=[shapely.Polygon(ring)], crs=2154)
+    zones = ZoneSet.from_layers([("qpv", layer.to_crs(4326), "carre.geojson")])
+    points = [(west - 30, south + 8), (west + 8, south - 30), (west - 20, south - 20), (west - 30, south + 20)]
+    lon, lat = TO_WGS.transform(*np.array(points).T)
+    _, metres = zones.nearest_many(np.asarray(lon), np.asarray(lat))
+    exact = [zones.nearest(x, y)[1] for x, y in zip(lon, lat, strict=True)]
+    assert metres == pytest.approx(exact, abs=0.05)

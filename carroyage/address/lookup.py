@@ -168,8 +168,8 @@ class _Vertices:
     part: np.ndarray  # the zone part of each vertex
     tree: Any  # scipy.spatial.cKDTree
     coords: np.ndarray
-    same_prev: np.ndarray  # the previous vertex is on the same line
-    same_next: np.ndarray
+    before: np.ndarray  # the vertex before each one on its line (around a closed ring; itself at an open end)
+    after: np.ndarray
 
 
 @dataclass
@@ -200,8 +200,8 @@ class Territory:
             dense = shapely.segmentize(self.boundaries, VERTEX_SPACING_M)
             lines, part = shapely.get_parts(dense, return_index=True)
             coords, line = shapely.get_coordinates(lines, return_index=True)
-            same = line[1:] == line[:-1]
-            self._vertices = _Vertices(part[line], cKDTree(coords), coords, np.r_[False, same], np.r_[same, False])
+            before, after = _ring_neighbours(coords, line)
+            self._vertices = _Vertices(part[line], cKDTree(coords), coords, before, after)
         return self._vertices
 
     def near(self, x: np.ndarray, y: np.ndarray, tolerance: float) -> np.ndarray:
@@ -249,8 +249,7 @@ class Territory:
         px, py, coords = x[close], y[close], vertices.coords
         # exact distance to the boundary: the two segments on either side of the nearest vertex
         metres = np.hypot(coords[vertex, 0] - px, coords[vertex, 1] - py)
-        for neighbour, valid in ((vertex - 1, vertices.same_prev[vertex]), (vertex + 1, vertices.same_next[vertex])):
-            neighbour = np.where(valid, neighbour, vertex)
+        for neighbour in (vertices.before[vertex], vertices.after[vertex]):
             metres = np.minimum(metres, _to_segment(px, py, coords[vertex], coords[neighbour]))
         keep = metres <= within
         zone[close[keep]] = self.zone[vertices.part[vertex[keep]]]
@@ -493,6 +492,28 @@ def _spatial_order(x: np.ndarray, y: np.ndarray, cell: float = ORDER_CELL_M) -> 
         return np.zeros(0, dtype=np.int64)
     col, row = (x - x.min()) // cell, (y - y.min()) // cell
     return np.argsort(col * (row.max() + 1) + row, kind="stable")
+
+
+def _ring_neighbours(coords: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertex before and after each vertex of consecutive lines (``line``: each vertex's line).
+
+    A closed ring's first and last vertices are one point: the k-d tree may return either, so
+    each must see the segments on both sides of it (the one closing the ring included).
+
+    >>> square = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]], dtype=float)
+    >>> before, after = _ring_neighbours(square, np.zeros(5, dtype=int))
+    >>> before.tolist(), after.tolist()
+    ([3, 0, 1, 2, 3], [1, 2, 3, 4, 1])
+    """
+    index = np.arange(len(line))
+    start = np.r_[True, line[1:] != line[:-1]]
+    first = np.maximum.accumulate(np.where(start, index, 0))  # each vertex's line's first vertex
+    end = np.r_[line[1:] != line[:-1], True]
+    last = np.minimum.accumulate(np.where(end, index, len(line))[::-1])[::-1]
+    closed = (coords[first] == coords[last]).all(axis=1) & (last - first > 1)
+    before = np.where(index > first, index - 1, np.where(closed, last - 1, index))
+    after = np.where(index < last, index + 1, np.where(closed, first + 1, index))
+    return before, after
 
 
 def _to_segment(px: np.ndarray, py: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
