@@ -11,16 +11,20 @@ to change it), then runs each variant as a process of its own:
 * ``carroyage-cli``: the command a user runs, ``carroyage delimit GRID --out X.gpkg --rule
   decree-2014 --national-median 22040 -q`` (as ``python -m carroyage``), timed as a whole
   process: interpreter start-up, imports, reading, computing, writing, manifest and summary;
-* ``geopandas``: the plain version a geopandas user would write: pandas CSV read, cell boxes,
-  ``union_all`` of candidate cells, spatial join of cells to the unioned quartiers, per-quartier
-  figures, ``to_crs`` and ``to_file`` of the ``qpv`` and ``cells`` layers, the cells with the same
-  eight columns as carroyage's, in the same CRS (Lambert-93, carroyage's default for a metropolitan
-  grid) and with the same NULL for a cell outside every quartier. It uses carroyage's per-cell
-  income model, so only the geometry and I/O machinery differ; its second read of the grid for
-  that model (and importing that model) is not counted. Gap filling is off in the in-process
-  variants (the plain version has none), so both must find the same quartiers, and both must
-  write the same CRS; the report says if they do not. The command keeps its default gap
-  filling, as a user would; its quartier count is printed beside.
+* ``geopandas``: the plain version a geopandas user would write of the same model
+  (:func:`plain_geopandas`): pandas CSV read, cell boxes, candidate cells grown by 1 m and
+  ``union_all``-ed (queen contiguity), spatial joins of cell centres to the clusters and of the
+  outside cells touching them (the contour ring, taken with ``groupby``/``cumsum``), per-quartier
+  figures, ``dissolve``, ``to_crs`` and ``to_file`` of the ``qpv`` and ``cells`` layers, the cells
+  with the same eight columns as carroyage's, in the same CRS (Lambert-93, carroyage's default for
+  a metropolitan grid) and with the same NULL for a cell outside every quartier. It calls
+  carroyage's documented statistics (the per-cell estimate with its imputed-cell pooling, the
+  quartier median), counted in its time as they are in carroyage's, so only the geometry and I/O
+  machinery differ; its second read of the grid for that model (and importing it) is not
+  counted. Gap filling is off in the in-process variants (the plain version has none), so both
+  must find the same quartiers (they do cell for cell; ``tests/test_benchmarks.py`` checks it on
+  Amiens, where neighbourhoods matter), and both must write the same CRS; the report says if not.
+  The command keeps its default gap filling, as a user would; its quartier count is printed beside.
 
 Two ratios are printed: the in-process one (the pipelines alone, imports excluded) and the one
 *as a user sees it*: the ``carroyage delimit`` process against the geopandas script's process,
@@ -128,7 +132,17 @@ def own_peak_mb() -> float:
 
 
 def plain_geopandas(grid: Path, out: Path, threshold: float) -> tuple[int, float]:
-    """The straightforward geopandas pipeline writing the same two layers, with the same columns.
+    """The straightforward geopandas pipeline for the same model, writing the same two layers.
+
+    The statistics are carroyage's own documented functions, called as a user of the library
+    would: the per-cell estimate (``cell_distributions``, imputed cells pooled over their Gaussian
+    neighbourhood, then ``cell_income`` at the threshold carroyage computed for this grid) and the
+    quartier median (``pooled_medians``). Everything spatial is done the geopandas way: cell boxes,
+    candidate boxes grown by 1 m so that corner neighbours overlap (queen contiguity) and
+    ``union_all``-ed into clusters, ``sjoin`` of cell centres to the clusters, ``sjoin`` of the
+    outside cells that touch a cluster for the contour ring (taken, per cluster, most low-income
+    first while the quartier keeps its low-income majority: ``groupby`` and ``cumsum``), per-quartier
+    figures by ``groupby``, polygons by ``dissolve``, then ``to_crs`` and ``to_file``.
 
     Returns the number of quartiers and the seconds spent importing carroyage's income model and
     re-reading the grid for it, which the caller leaves out of the plain pipeline's time.
@@ -140,48 +154,91 @@ def plain_geopandas(grid: Path, out: Path, threshold: float) -> tuple[int, float
 
     start = time.perf_counter()
     from carroyage import IncomeModel, read_grid
-    from carroyage.engine.income import cell_distributions, cell_income
+    from carroyage.engine.grid import Grid
+    from carroyage.engine.income import cell_distributions, cell_income, pooled_medians
+    from carroyage.engine.rules import RULES
 
+    rule = RULES["decree-2014"]  # its parameters, read off the rule: queen, one ring step, 1,000, 50 %
     model_read = time.perf_counter() - start
     frame = pd.read_csv(grid)
     corner = frame["idcar_200m"].str.extract(r"N(?P<y>\d+)E(?P<x>\d+)").astype("int64")
-    # same per-cell model as carroyage, at the threshold carroyage computed for this grid
+    # the same per-cell model as carroyage, on carroyage's reading of the grid (not counted)
     start = time.perf_counter()
     table = read_grid(grid)
     model_read += time.perf_counter() - start
-    income = cell_income(table, cell_distributions(table, IncomeModel()), threshold)
+    positions = Grid.around(table.frame["x"].to_numpy(), table.frame["y"].to_numpy(), table.resolution, table.epsg)
+    model = IncomeModel(national_median=22_040)
+    income = cell_income(table, cell_distributions(table, model, 22_040, positions), threshold)
+    share = income.low_share
     cells = gpd.GeoDataFrame(
         {
             "idcar_200m": frame["idcar_200m"],
             "population": frame["ind"].astype("float64"),
-            "low_income_share": np.round(income.low_share, 4),
+            "low_income_share": np.round(share, 4),
             "median_income": np.round(income.median, 0),
             "income_spread": np.round(income.sigma, 4),
+            "flagged": share > rule.low_income_share,  # the cell test, on the unrounded share
         },
         geometry=shapely.box(corner["x"], corner["y"], corner["x"] + 200, corner["y"] + 200),
         crs=3035,
     )
-    cells["flagged"] = cells["low_income_share"] > 0.5
-    quartiers = (
-        gpd.GeoDataFrame(geometry=[cells[cells["flagged"]].union_all()], crs=3035)
-        .explode(index_parts=False)
-        .reset_index(drop=True)
+    cells["low"] = cells["population"] * share
+    # clusters: queen-contiguous candidates (grown by 1 m, corner neighbours overlap and merge)
+    grown = cells.loc[cells["flagged"], ["geometry"]].buffer(1, join_style="mitre")
+    blobs = gpd.GeoDataFrame(geometry=[grown.union_all()], crs=3035).explode(index_parts=False).reset_index(drop=True)
+    centres = gpd.GeoDataFrame(geometry=cells.loc[cells["flagged"]].centroid, crs=3035)
+    core = gpd.sjoin(centres, blobs, predicate="within")["index_right"]
+    # numbered as carroyage numbers them: by each cluster's north-west-most cell
+    first = corner.loc[core.index].assign(blob=core).sort_values(["y", "x"], ascending=[False, True])
+    number = pd.Series(np.arange(1, len(blobs) + 1), index=first.drop_duplicates("blob")["blob"].to_numpy())
+    blobs["cluster"] = number.sort_index().to_numpy()
+    cells["cluster"] = 0
+    cells.loc[core.index, "cluster"] = number.loc[core.to_numpy()].to_numpy()
+    # contour ring (one step): outside inhabited cells touching a cluster, each offered to the least
+    # populated one it touches, taken most low-income first while the quartier stays above 50 %
+    sums = cells[cells["cluster"] > 0].groupby("cluster")[["population", "low"]].sum()
+    outside = cells[(cells["cluster"] == 0) & (cells["population"] > 0)]
+    offered = gpd.sjoin(outside[["geometry"]], blobs, predicate="intersects")[["cluster"]]
+    offered["core_population"] = sums["population"].reindex(offered["cluster"]).to_numpy()
+    offered = offered.rename_axis("cell").reset_index()
+    offered = offered.sort_values(["cell", "core_population", "cluster"]).drop_duplicates("cell")
+    offered = offered.join(cells[["population", "low"]], on="cell").join(corner, on="cell")
+    offered["share"] = share[offered["cell"].to_numpy()]
+    offered = offered.sort_values(["cluster", "share", "y", "x"], ascending=[True, False, False, True])
+    added = offered.groupby("cluster")[["population", "low"]].cumsum()
+    core_sums = sums.reindex(offered["cluster"]).to_numpy()
+    holds = core_sums[:, 1] + added["low"].to_numpy() > rule.low_income_share * (
+        core_sums[:, 0] + added["population"].to_numpy()
     )
-    quartiers["cluster"] = np.arange(1, len(quartiers) + 1)
-    points = gpd.GeoDataFrame(
-        cells[["population", "low_income_share"]], geometry=cells.representative_point(), crs=3035
+    taken = offered[(~pd.Series(holds, index=offered.index)).groupby(offered["cluster"]).cumsum() == 0]
+    cells.loc[taken["cell"].to_numpy(), "cluster"] = taken["cluster"].to_numpy()
+    # quartiers: at least 1,000 residents and more than half of them below the threshold, pooled
+    figures = (
+        cells[cells["cluster"] > 0]
+        .groupby("cluster")
+        .agg(population=("population", "sum"), low=("low", "sum"), cells=("population", "size"))
     )
-    joined = gpd.sjoin(points, quartiers, predicate="within", how="left")
-    cells["cluster"] = joined["cluster"].fillna(0).astype("int64").groupby(level=0).first()
-    joined["low"] = joined["population"] * joined["low_income_share"]
-    figures = joined.groupby("cluster")[["population", "low"]].sum()
-    figures = figures[(figures["population"] >= 1000) & (figures["low"] > 0.5 * figures["population"])]
-    figures["code"] = [f"QC{i:04d}" for i in range(1, len(figures) + 1)]
-    qpv = quartiers.merge(figures, left_on="cluster", right_index=True)
-    cells["qpv"] = cells["cluster"].map(figures["code"])  # NULL outside every quartier, as carroyage writes
+    figures["low_income_share"] = figures["low"] / figures["population"]
+    kept = figures[
+        (figures["population"] >= rule.min_population) & (figures["low_income_share"] > rule.low_income_share)
+    ]
+    kept = kept if cells["population"].sum() >= rule.min_agglomeration_population else kept.iloc[:0]
+    medians = pooled_medians(income.mu, income.sigma, income.population, cells["cluster"].to_numpy() - 1, len(blobs))
+    kept = kept.assign(
+        code=[f"QC{i:0{max(3, len(str(len(kept))))}d}" for i in range(1, len(kept) + 1)],
+        median_income=np.round(medians[kept.index.to_numpy() - 1], 0),
+    )
+    cells["qpv"] = cells["cluster"].map(kept["code"])  # NULL outside every quartier, as carroyage writes
+    qpv = cells[cells["qpv"].notna()][["qpv", "geometry"]].dissolve(by="qpv").join(kept.set_index("code"))
+    qpv = qpv.rename_axis("code").reset_index()
+    qpv["population"] = qpv["population"].round(1)
+    qpv["low_income_share"] = qpv["low_income_share"].round(4)
+    qpv["area_ha"] = qpv.area / 1e4
+    qpv["estimated"] = True
+    columns = ["code", "population", "median_income", "low_income_share", "cells", "area_ha", "estimated"]
     # the CRS carroyage writes a metropolitan grid in (Lambert-93), so both write the same file
-    qpv.to_crs(OUTPUT_EPSG).to_file(out, layer="qpv")
-    cells.to_crs(OUTPUT_EPSG).to_file(out, layer="cells")
+    qpv[[*columns, "geometry"]].to_crs(OUTPUT_EPSG).to_file(out, layer="qpv")
+    cells.drop(columns="low").to_crs(OUTPUT_EPSG).to_file(out, layer="cells")
     return len(qpv), model_read
 
 

@@ -39,6 +39,21 @@ def test_delimit_benchmark_runs_on_a_small_grid(tmp_path):
     assert [ours[layer]["features"] for layer in ours] == [plain[layer]["features"] for layer in plain]
     assert list(ours["cells"]["fields"]) == list(plain["cells"]["fields"])
 
+    # the synthetic 20,000 cells are too sparse for neighbourhoods to matter (imputed-cell pooling,
+    # queen corners, contour ring): the same pipelines on a real city's grid, cell by cell
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_delimit import plain_geopandas
+
+    from carroyage import delimit, read_grid
+    from carroyage.data import AMIENS_2019
+
+    geography = delimit(read_grid(AMIENS_2019), "decree-2014", national_median=22_040, gap_fill_cells=0)
+    count, _ = plain_geopandas(AMIENS_2019, tmp_path / "amiens.gpkg", geography.manifest["threshold"]["value"])
+    cells = pyogrio.read_dataframe(tmp_path / "amiens.gpkg", layer="cells", read_geometry=False)
+    assert count == len(geography.qpv) > 0
+    assert (cells["cluster"].to_numpy() == geography.cells["cluster"].to_numpy()).all()
+    assert (cells["qpv"].fillna("").to_numpy() == geography.cells["qpv"].fillna("").to_numpy(dtype=str)).all()
+
 
 def test_locate_benchmark_runs_on_a_small_file(tmp_path):
     stdout = run_benchmark("bench_locate.py", "--rows", "20000", "--work", tmp_path)

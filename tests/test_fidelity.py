@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import carroyage, cell_ids
 
-from carroyage import IncomeModel, delimit, read_grid
+from carroyage import IncomeModel, delimit, labels, read_grid
 from carroyage.around.validate import Reference, validate
 from carroyage.data import AMIENS_2021, VALIDATION_CITIES, VALIDATION_DIR
 from carroyage.engine.delimit import apply_rule, prepare
@@ -251,11 +251,10 @@ def test_validate_scores_an_output_as_the_benchmark_does(tmp_path, default_score
     result = carroyage("validate", out, "--official", official)
     assert result.returncode == 0, result.stderr
     expected = default_scores["amiens"][1]
-    assert (
-        f"recall    (coverage: official residents inside a computed quartier): {expected.recall:.1%}" in result.stdout
-    )
-    assert f"{expected.precision:.1%}" in result.stdout and "6 of 7; quartiers computed: 8" in result.stdout
-    assert "QN08010N Elbeuf-Lescouvé" in result.stdout and "(missed)" in result.stdout
+    coverage = "rappel (couverture : habitants des QPV officiels dans un quartier calculé)"
+    assert f"{coverage} : {labels.percent(expected.recall)}" in result.stdout
+    assert labels.percent(expected.precision) in result.stdout and "6 sur 7 ; quartiers calculés : 8" in result.stdout
+    assert "QN08010N Elbeuf-Lescouvé" in result.stdout and "(non détecté)" in result.stdout
     # the function on the cells layer read back gives the same figures
     from carroyage.geography import read_geography
 

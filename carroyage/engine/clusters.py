@@ -171,6 +171,26 @@ def _small_holes(
 SMALLEST_RING = {"rook": 8, "queen": 4}  # fewest cells that can enclose a gap
 
 
+def raster_order(grid: Grid) -> np.ndarray:
+    """The permutation that puts the cells in raster order (north to south, then west to east).
+
+    The stable ``argsort`` of the row-major keys, computed as two linear-time radix passes on
+    16-bit rows and columns (a France-sized frame has about 5,500 of each) instead of a
+    comparison sort of 64-bit keys.
+
+    Examples
+    --------
+    >>> g = Grid.around(np.array([0, 200, 0]), np.array([0, 0, 200]), 200)
+    >>> raster_order(g).tolist()
+    [2, 0, 1]
+    """
+    if max(grid.shape) <= np.iinfo(np.uint16).max:
+        by_col = np.argsort(grid.col.astype(np.uint16), kind="stable")
+        ordered: np.ndarray = by_col[np.argsort(grid.row[by_col].astype(np.uint16), kind="stable")]
+        return ordered
+    return np.argsort(grid.row.astype(np.int64) * grid.shape[1] + grid.col, kind="stable")
+
+
 def _unique_sorted(values: np.ndarray) -> np.ndarray:
     values = np.sort(values)
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
@@ -255,7 +275,7 @@ def contour_ring(
         return replace(clusters, ring=ring)
     frame = clusters.frame
     cell_keys = frame.keys(grid.row, grid.col)
-    by_key = np.argsort(cell_keys, kind="stable")
+    by_key = raster_order(grid)  # the stable argsort of cell_keys (row-major), in two radix passes
     sorted_cell_keys = cell_keys[by_key]
     of_cell = clusters.of_cell.copy()
     keys, label = clusters.keys, clusters.label
