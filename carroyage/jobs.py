@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import geopandas as gpd
 import pandas as pd
@@ -29,9 +30,10 @@ from .engine.sensitivity import parse_range, sensitivity
 from .errors import CarroyageWarning, InputError
 from .files import output_set, refuse_overwriting
 from .geography import Geography, is_geography, read_geography
-from .layers import read_layer, read_official
+from .labels import READING, WRITING
+from .layers import codes_and_names, read_layer, read_official
 from .manifest import build_manifest, file_record
-from .publish.output import add_layers, write_geography, write_layers
+from .publish.output import add_layers, file_epsg, output_epsg, parse_crs, write_geography, write_layers
 from .settings import (
     FACILITY_REACH_M,
     MIN_OVERLAP,
@@ -52,32 +54,33 @@ def delimit_file(
     rule: str = "decree-2014",
     *,
     geojson: Path | None = None,
+    out_crs: str | None = None,
     progress: Progress | None = None,
     **options: object,
 ) -> tuple[Geography, list[Path]]:
     """Read a grid, delimit its quartiers, write the geography; return it and the files written.
 
-    ``options`` are those of :func:`carroyage.delimit` (``national_median``, ``contiguity``...).
+    ``options`` are those of :func:`carroyage.delimit` (``national_median``, ``contiguity``...);
+    ``out_crs`` the CRS of the files (default :func:`carroyage.publish.output.output_epsg`).
     """
+    parse_crs(out_crs)  # a wrong CRS fails before the grid is read
     check_before_reading(grid, out, geojson, rule, options)
     say = progress or (lambda message: None)
-    say(f"reading {grid}")
-    geography = delimit(read_grid(grid), rule, progress=progress, **options)  # type: ignore[arg-type]
-    say(f"writing {out}")
+    say(READING.format(path=grid))
+    geography = _delimit_grid(grid, rule, say, options)
+    say(WRITING.format(path=out))
     with output_set():  # the GeoPackage (or GeoParquet set) and the GeoJSON appear together
-        return geography, write_geography(geography, out, geojson=geojson)
+        return geography, write_geography(geography, out, geojson=geojson, crs=out_crs)
 
 
 def validate_file(geography: Path, official: Path) -> Validation:
     """Agreement of a written geography with an official QPV layer (cell centres, as the benchmark).
 
-    The cells are scored in the grid's own CRS, whichever CRS the file holds them in.
+    The cells are scored in the grid's own CRS, whichever CRS the file holds them in
+    (:func:`carroyage.geography.read_geography` brings them back to it).
     """
     geo = read_geography(geography)
-    cells = geo.cells
-    if cells.crs is not None and cells.crs.to_epsg() != geo.epsg:
-        cells = cells.to_crs(geo.epsg)
-    return validate(cells, read_official(official), resolution=geo.resolution)
+    return validate(geo.cells, read_official(official), resolution=geo.resolution)
 
 
 REFERENCES = ("national_median", "agglomeration_median", "agglomeration_population")
@@ -107,25 +110,27 @@ def check_reference_figures(
     >>> check_reference_figures(national_median=0)
     Traceback (most recent call last):
     ...
-    carroyage.errors.InputError: --national-median 0: expected a positive number of euros a year
+    carroyage.errors.InputError: --national-median 0 : attendu un nombre positif d'euros par an
     """
+    from .labels import euros
+
     for name, value in (("national-median", national_median), ("agglomeration-median", agglomeration_median)):
         if value is None:
             continue
         if not math.isfinite(value) or value <= 0:
-            raise InputError(f"--{name} {value:g}: expected a positive number of euros a year")
+            raise InputError(f"--{name} {value:g} : attendu un nombre positif d'euros par an")
         low, high = PLAUSIBLE_MEDIAN_EUR
         if not low <= value <= high:
             warnings.warn(
-                f"--{name} {value:g} € a year is outside {low:,}–{high:,} €; a typo? "
-                "(France's 2019 median standard of living: 22040)",
+                f"--{name} {value:g} : hors de la plage plausible, de {euros(low)} à {euros(high)} par an ; "
+                "une faute de frappe ? (niveau de vie médian de la France en 2019 : 22040)",
                 CarroyageWarning,
                 stacklevel=2,
             )
     if agglomeration_population is not None and not (
         math.isfinite(agglomeration_population) and agglomeration_population > 0
     ):
-        raise InputError(f"--agglomeration-population {agglomeration_population:g}: expected a positive number")
+        raise InputError(f"--agglomeration-population {agglomeration_population:g} : attendu un nombre positif")
 
 
 @dataclass(frozen=True)
@@ -145,12 +150,18 @@ def zones_file(
     previous: Path | None = None,
     local: Path | None = None,
     watch: WatchSettings = WatchSettings(),
+    out_crs: str | None = None,
 ) -> ZonesResult:
-    """Add the ``quartier_vecu`` and ``veille_active`` layers to a written geography."""
+    """Add the ``quartier_vecu`` and ``veille_active`` layers to a written geography.
+
+    The layers join the file in its own CRS; with ``out_crs`` another one, the whole file is
+    rewritten in it, so that its layers keep one CRS.
+    """
+    target = parse_crs(out_crs)
     geo = read_geography(geography)
     optional = {"clip": clip, "facilities": facilities, "previous": previous, "local": local}
     kinds = {"clip": "polygons", "facilities": "points", "previous": "polygons", "local": "polygons"}
-    layers = {name: read_layer(path, name, kinds[name]) if path else None for name, path in optional.items()}
+    layers = {name: read_layer(path, f"--{name}", kinds[name]) if path else None for name, path in optional.items()}
     vecu = quartier_vecu(geo.qpv, vecu_distance, layers["clip"], layers["facilities"], facility_reach)
     watched = veille_active(geo, layers["previous"], layers["local"], watch)
     record = build_manifest(
@@ -161,18 +172,33 @@ def zones_file(
         watch=watch,
     )
     manifest = {**geo.manifest, "zones": record, "versions": record["versions"], "date": record["date"]}
-    add_layers(geography, {"quartier_vecu": vecu, "veille_active": watched}, manifest)
+    added = {"quartier_vecu": vecu, "veille_active": watched}
+    if target is None or target == file_epsg(geography):
+        add_layers(geography, added, manifest)
+    else:
+        whole = Geography(geo.cell_table, geo.qpv, manifest, {**geo.layers, **added}, geo.resolution, geo.epsg)
+        write_geography(whole, geography, crs=target)  # every layer again, so the file keeps one CRS
     return ZonesResult(vecu, watched)
 
 
 def compare_files(
-    old: Path, new: Path, out: Path, min_overlap: float = MIN_OVERLAP, unchanged_iou: float = UNCHANGED_IOU
+    old: Path,
+    new: Path,
+    out: Path,
+    min_overlap: float = MIN_OVERLAP,
+    unchanged_iou: float = UNCHANGED_IOU,
+    out_crs: str | None = None,
 ) -> tuple[Comparison, bool]:
     """Classify the quartiers of two geographies and write one layer per class.
 
-    Returns the comparison and whether residents were counted (a grid on either side).
+    The layers are written in ``out_crs``, by default :func:`carroyage.publish.output.output_epsg`
+    of the grid on either side (Lambert-93 when neither side has one). When a side is an official
+    layer (ANCT's ``code_qp`` column), every quartier gets the ``code_qp`` and ``lib_qp`` of the
+    official QPV it matches most (overlap of at least ``min_overlap``; NULL when none). Returns
+    the comparison and whether residents were counted (a grid on either side).
     """
     refuse_overwriting(out, old, new)
+    parse_crs(out_crs)
     (old_layer, old_cells), (new_layer, new_cells) = _zones_and_cells(old), _zones_and_cells(new)
     cells = new_cells if new_cells is not None else old_cells
     if cells is not None:
@@ -184,8 +210,28 @@ def compare_files(
         min_overlap=min_overlap,
         unchanged_iou=unchanged_iou,
     )
-    write_layers(out, result.layers, manifest)
+    official = next((layer for layer in (old_layer, new_layer) if "code_qp" in layer.columns), None)
+    layers = result.layers if official is None else _official_names(result.layers, official, min_overlap)
+    grid_epsg = cells.crs.to_epsg() if cells is not None else None
+    write_layers(out, layers, manifest, crs=output_epsg(grid_epsg or 3035, out_crs))
     return result, cells is not None
+
+
+def _official_names(
+    layers: dict[str, gpd.GeoDataFrame], official: gpd.GeoDataFrame, min_overlap: float
+) -> dict[str, gpd.GeoDataFrame]:
+    """Each layer with ``code_qp`` and ``lib_qp``: the official QPV each quartier matches most."""
+    from .publish.output import most_overlapped
+
+    codes, names = codes_and_names(official, "O")
+    shapes = official.geometry.to_numpy()
+    reference = gpd.GeoDataFrame({"code": codes, "name": names}, geometry=shapes, crs=official.crs)
+    named = {}
+    for name, layer in layers.items():
+        layer = layer.copy()
+        layer["code_qp"], layer["lib_qp"] = most_overlapped(layer, reference, min_overlap)
+        named[name] = layer
+    return named
 
 
 def _zones_and_cells(path: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None]:
@@ -193,7 +239,7 @@ def _zones_and_cells(path: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | N
     if is_geography(path):
         geo = read_geography(path)
         return geo.qpv, geo.cells
-    return read_layer(path, "geography", "polygons"), None
+    return read_layer(path, "géographie", "polygons"), None
 
 
 def _near(layer: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -290,7 +336,8 @@ def map_file(
     geo = read_geography(geography)
     reference = read_official(official) if official else None
     if kind == "html":
-        link = os.path.relpath(tableau, out.parent).replace(os.sep, "/") if tableau else None
+        # a relative URL, percent-encoded: a file named "javascript:x" or "a#b?.html" stays a file
+        link = quote(os.path.relpath(tableau, out.parent).replace(os.sep, "/")) if tableau else None
         written = [save_map(interactive_map(geo, reference, title, context, link), out, self_contained)]
     else:
         written = [static_map(geo, out, reference, title, context)]
@@ -301,10 +348,14 @@ def map_file(
 
 @dataclass(frozen=True)
 class IndicatorsResult:
-    """The tableau de bord (one row per zone and reference territory) and the files written."""
+    """The tableau de bord (one row per zone and reference territory) and the files written.
+
+    ``table`` is rounded as the CSV; ``exact`` holds the same figures unrounded (what the page shows).
+    """
 
     table: pd.DataFrame
     written: list[Path]
+    exact: pd.DataFrame | None = None
 
 
 def indicators_file(
@@ -335,21 +386,23 @@ def indicators_file(
     if xlsx is not None:
         tab.require_openpyxl(xlsx)
     places_layer = ind.read_zones(zones)
-    reference_layer = read_layer(reference, "reference communes") if reference else None
+    reference_layer = read_layer(reference, "communes de référence") if reference else None
     insee = ind.read_stats(stats) if stats else None
     vintages = ind.vintage_names(grids)
     loaded = []
     for path, vintage, median in zip(grids, vintages, medians, strict=True):
-        say(f"reading {path} and estimating shares below the threshold")
+        say(f"lecture de {path} et estimation des parts sous le seuil")
         loaded.append(ind.read_indicator_grid(path, vintage, median))
     extent = shapely.union_all([grid.extent for grid in loaded])
     places = ind.territories(places_layer, extent, loaded[0].crs, reference_layer)
     if not (places["kind"] == "zone").any():
         raise InputError(
-            f"{zones}: no zone meets the grid's extent ({', '.join(map(str, grids))}); expected zones over it"
+            f"{zones} : aucune zone ne rencontre l'emprise du carroyage ({', '.join(map(str, grids))}) ; "
+            "attendu des zones sur le carroyage"
         )
-    say(f"indicators for {len(places)} territories")
-    table = ind.tableau(places, loaded, insee)
+    say(f"indicateurs de {len(places)} territoires")
+    exact = ind.tableau(places, loaded, insee, exact=True)
+    table = ind.rounded(exact)
     manifest = build_manifest(
         stage="indicators",
         inputs={
@@ -372,13 +425,13 @@ def indicators_file(
         method="cells weighted by the share of their square inside each territory; see docs/indicators.md",
         territories=int(len(places)),
     )
-    say(f"writing {out}")
+    say(WRITING.format(path=out))
     written = tab.write_csv(table, out, manifest)
-    if html is not None:
-        written.append(tab.write_html(table, html, manifest, vintages))
+    if html is not None:  # the page and the workbook round once, as they show each figure
+        written.append(tab.write_html(exact, html, manifest, vintages))
     if xlsx is not None:
-        written.append(tab.write_xlsx(table, xlsx, manifest))
-    return IndicatorsResult(table, written)
+        written.append(tab.write_xlsx(exact, xlsx, manifest))
+    return IndicatorsResult(table, written, exact)
 
 
 def _medians(values: list[float], grids: int) -> list[float]:
@@ -386,11 +439,14 @@ def _medians(values: list[float], grids: int) -> list[float]:
     from .errors import InputError
 
     if grids == 0:
-        raise InputError("no --grid given; expected at least one income grid")
+        raise InputError("aucun --grid ; attendu au moins un carroyage de revenus")
     if len(values) == 1:
         return values * grids
     if len(values) != grids:
-        raise InputError(f"{len(values)} --national-median values for {grids} grids; expected one, or one per grid")
+        raise InputError(
+            f"{len(values)} valeurs de --national-median pour {grids} carroyage{'s' if grids > 1 else ''} ; "
+            "attendu une seule, ou une par carroyage"
+        )
     return values
 
 
@@ -406,6 +462,7 @@ def delimit_households_file(
     crs: str | None = None,
     resolution: int = 200,
     geojson: Path | None = None,
+    out_crs: str | None = None,
     progress: Progress | None = None,
     **options: object,
 ) -> tuple[Geography, list[Path]]:
@@ -413,20 +470,46 @@ def delimit_households_file(
 
     ``columns`` is a :class:`carroyage.engine.households.HouseholdColumns`; ``options`` those of
     :func:`carroyage.delimit` (``national_median`` is the national median of declared income per UC).
-    Bad rows per reason go to ``progress`` and the manifest.
+    Bad rows per reason go to ``progress`` and the manifest. ``crs`` is the CRS of the households'
+    coordinates, ``out_crs`` that of the files written (as for :func:`delimit_file`).
     """
     from .engine.households import HouseholdColumns, bad_rows_summary, delimit_households, read_households
 
+    parse_crs(out_crs)
     check_before_reading(households, out, geojson, rule, options)
     say = progress or (lambda message: None)
-    say(f"reading households {households}")
+    say(f"lecture des ménages {households}")
     chosen = columns if isinstance(columns, HouseholdColumns) else HouseholdColumns()
     read = read_households(households, chosen, crs)
     say(bad_rows_summary(read))
     geography = delimit_households(read, rule, resolution=resolution, progress=progress, **options)  # type: ignore[arg-type]
-    say(f"writing {out}")
+    say(WRITING.format(path=out))
     with output_set():
-        return geography, write_geography(geography, out, geojson=geojson)
+        return geography, write_geography(geography, out, geojson=geojson, crs=out_crs)
+
+
+def _delimit_grid(grid: Path, rule: str, say: Progress, options: dict[str, object]) -> Geography:
+    """Delimit a grid file; a table from ``carroyage grid`` brings its exact agglomeration figures.
+
+    Those are in its manifest sidecar (:func:`carroyage.engine.households.grid_reference`); figures
+    given in ``options`` win, and the manifest says where the median came from.
+    """
+    from .engine.households import grid_reference, with_grid_reference
+    from .labels import euros
+
+    cells = read_grid(grid)
+    reference = grid_reference(grid, cells)
+    chosen = dict(options)
+    if reference is not None:
+        for key in ("agglomeration_median", "agglomeration_population"):
+            chosen[key] = reference[key] if chosen.get(key) is None else chosen[key]
+        if options.get("agglomeration_median") is None:
+            say(
+                f"médiane de l'agglomération {euros(reference['agglomeration_median'])} : exacte, calculée sur "
+                f"les ménages ({reference['sidecar']['path']})"
+            )
+    geography = delimit(cells, rule, progress=say, **chosen)  # type: ignore[arg-type]
+    return geography if reference is None else with_grid_reference(geography, cells, reference, options)
 
 
 def grid_households_file(
@@ -451,37 +534,34 @@ def grid_households_file(
 
     from .engine.households import (
         HouseholdColumns,
+        agglomeration_facts,
         apply_secrecy,
         bad_rows_summary,
         filosofi_cells,
         grid_households,
         read_households,
-        threshold_for,
+        sidecar_path,
     )
     from .files import atomic_path
+    from .labels import integer
+    from .manifest import sha256, shown_path
     from .settings import POVERTY_NATIONAL_MEDIAN_EUR, SECRECY_BLOCKS_M, SECRECY_MIN_HOUSEHOLDS
 
     if out.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(f"{out}: unknown output format; expected a .csv or .parquet name")
+        raise InputError(f"{out} : format de sortie inconnu ; attendu un nom en .csv ou .parquet")
     version = check_before_reading(households, out, None, rule, options)
     reference = {k: v for k, v in options.items() if k in REFERENCES}
     say = progress or (lambda message: None)
-    say(f"reading households {households}")
+    say(f"lecture des ménages {households}")
     chosen = columns if isinstance(columns, HouseholdColumns) else HouseholdColumns()
     read = read_households(households, chosen, crs)
     say(bad_rows_summary(read))
-    say(f"gridding {len(read):,} households in {resolution} m cells")
+    say(f"{integer(len(read))} ménages répartis en carreaux de {resolution} m")
     gridded = grid_households(read, resolution)
-    threshold = None
-    facts: dict[str, object] = {}
-    if reference.get("national_median") is not None or not version.needs_national_median:
-        value, median, population, source = threshold_for(gridded, version, **reference)  # type: ignore[arg-type]
-        threshold = value
-        facts = {"threshold": value, "agglomeration_median": median, "agglomeration_population": population}
-        facts["agglomeration_median_source"] = source
+    threshold, facts = agglomeration_facts(gridded, version, **reference)  # type: ignore[arg-type]
     table = filosofi_cells(gridded, threshold, poverty_median=poverty_median or POVERTY_NATIONAL_MEDIAN_EUR)
     if secrecy:
-        say("secrecy: cells under 11 households spread over groups")
+        say("secret statistique : les carreaux de moins de 11 ménages sont regroupés")
         table = apply_secrecy(table)
     manifest = build_manifest(
         stage="grid",
@@ -499,14 +579,15 @@ def grid_households_file(
         imputed_cells=int(table["i_est_200"].sum()),
         **facts,
     )
-    sidecar = out.with_name(out.name + ".manifest.json")
-    say(f"writing {out}")
+    sidecar = sidecar_path(out)
+    say(WRITING.format(path=out))
     with output_set():
         with atomic_path(out) as temporary:
             if out.suffix.lower() == ".csv":
                 table.to_csv(temporary, index=False)
             else:
                 table.to_parquet(temporary, index=False)
+            manifest["output"] = {"path": shown_path(out), "sha256": sha256(temporary)}  # delimit pairs them by it
         with atomic_path(sidecar) as temporary:
             temporary.write_text(
                 json.dumps(manifest, ensure_ascii=False, indent=1, default=str) + "\n", encoding="utf-8"

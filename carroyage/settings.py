@@ -129,6 +129,10 @@ share of its area give it no change: they do not describe the same place."""
 HOUSEHOLDS_MAX_BAD_SHARE = 0.05
 """Above this share of unusable household rows (missing coordinates, negative income or persons,
 points outside the CRS's area of use...) the run stops: the file is more likely wrong than dirty."""
+HOUSEHOLDS_THREADS = 2
+"""Threads reading, checking, sorting and summing households (at most the machine's cores): the
+steps run on disjoint blocks of rows where numpy and Arrow release the GIL, so the results are the
+same, byte for byte, with any number of threads."""
 UNDER14_SHARE_OF_OTHER_PERSONS = 0.3
 """When ages are unknown, this share of the persons other than the first is taken as under 14
 (France: about 11 million under-14s among the 37 million persons who are not the first of their

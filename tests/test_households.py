@@ -14,6 +14,7 @@ import pytest
 from conftest import X0, Y0, carroyage
 
 from carroyage.data import AMIENS_2019
+from carroyage.engine.grid import format_ids
 from carroyage.engine.households import (
     HouseholdColumns,
     apply_secrecy,
@@ -21,7 +22,9 @@ from carroyage.engine.households import (
     delimit_households,
     filosofi_cells,
     grid_households,
+    grouped_order,
     households_from_arrays,
+    inspire_ids,
     read_households,
     weighted_median,
 )
@@ -81,7 +84,7 @@ def test_a_planted_pocket_is_found_with_its_exact_population_and_median(tmp_path
     assert len(alone.qpv) == 1 and alone.qpv["cells"].iloc[0] == 16
     assert alone.qpv["population"].iloc[0] == population
     assert alone.qpv["median_income"].iloc[0] == round(median)
-    # the command, with decree-2014's one-cell contour ring: the pocket and the bordering cells it can carry
+    # the command (decree-2014; exact cells get no contour ring, engine.delimit.ring_steps): the pocket, whole
     frame.to_csv(tmp_path / "h.csv", index=False)
     ran = carroyage("delimit", tmp_path / "h.csv", "--out", tmp_path / "x.gpkg", *args())
     assert ran.returncode == 0, ran.stderr
@@ -135,16 +138,14 @@ def test_grid_then_delimit_agrees_with_delimit_households(tmp_path):
     hh = ["--crs", "EPSG:3035", "--under14", "under14", "--national-median", "21120"]
     ran = carroyage("grid", tmp_path / "h.parquet", "--out", tmp_path / "cells.csv", *hh)
     assert ran.returncode == 0, ran.stderr
-    assert "threshold" in ran.stdout
-    manifest = json.loads((tmp_path / "cells.csv.manifest.json").read_text())
-    median = manifest["agglomeration_median"]
+    assert "seuil" in ran.stdout and "(exacte)" in ran.stdout
     a = carroyage("delimit", tmp_path / "h.parquet", "--households", *hh, "--out", tmp_path / "a.gpkg")
-    b = carroyage(
-        "delimit", tmp_path / "cells.csv", "--national-median", "21120", "--agglomeration-median", median,
-        "--out", tmp_path / "b.gpkg",
-    )  # fmt: skip
+    # no --agglomeration-median: the table's manifest sidecar brings the exact one
+    b = carroyage("delimit", tmp_path / "cells.csv", "--national-median", "21120", "--out", tmp_path / "b.gpkg")
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert "exacte, calculée sur les ménages" in b.stderr
     qa, qb = (gpd.read_file(tmp_path / f"{n}.gpkg", layer="qpv") for n in "ab")
+    assert len(qa) == 1
     columns = ["code", "population", "low_income_share", "cells", "estimated"]
     pd.testing.assert_frame_equal(qa[columns], qb[columns])
     assert qa.geometry.equals(qb.geometry)
@@ -153,11 +154,38 @@ def test_grid_then_delimit_agrees_with_delimit_households(tmp_path):
         ca[["idcar_200m", "population", "low_income_share", "median_income", "qpv"]],
         cb[["idcar_200m", "population", "low_income_share", "median_income", "qpv"]],
     )
+    ma, mb = (dict(pyogrio.read_dataframe(tmp_path / f"{n}.gpkg", layer="manifest").to_numpy()) for n in "ab")
+    ta, tb = json.loads(ma["threshold"]), json.loads(mb["threshold"])
+    _, truth = exact_truth(planted(), np.ones(len(planted()), dtype=bool))
+    assert ta["agglomeration_median"] == tb["agglomeration_median"] == pytest.approx(truth, abs=1e-9)
+    assert ta["value"] == tb["value"] and ta["agglomeration_population"] == tb["agglomeration_population"]
+    source = json.loads(mb["agglomeration_median_source"])
+    assert source.startswith("exact: person-weighted median") and source.endswith("cells.csv.manifest.json)")
+    assert json.loads(mb["inputs"])["grid_manifest"]["path"].endswith("cells.csv.manifest.json")
     table = pd.read_csv(tmp_path / "cells.csv")
     for column in ("idcar_200m", "idcar_1km", "ind", "men", "men_pauv", "men_1ind", "men_5ind", "i_est_200"):
         assert column in table
     assert "ind_srf" in table  # declared income only: the declared-income sum, never ind_snv
     assert table["i_est_200"].eq(0).all()
+
+
+def test_a_gridded_table_refuses_another_threshold_and_ignores_a_stale_manifest(tmp_path):
+    planted(per_cell=8).to_csv(tmp_path / "h.csv", index=False)
+    ran = carroyage("grid", tmp_path / "h.csv", "--crs", "EPSG:3035", "--national-median", "21120",
+                    "--out", tmp_path / "cells.csv")  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    # population_low was counted against S from 21,120 €: another national median is another S
+    other = carroyage("delimit", tmp_path / "cells.csv", "--national-median", "25000", "--out", tmp_path / "x.gpkg")
+    assert other.returncode == 2 and "population_low a été compté sous le seuil" in other.stderr
+    assert not (tmp_path / "x.gpkg").exists()
+    # the table changed after gridding: its manifest no longer describes it
+    table = pd.read_csv(tmp_path / "cells.csv").drop(columns="population_low")
+    table.to_csv(tmp_path / "cells.csv", index=False)
+    stale = carroyage("delimit", tmp_path / "cells.csv", "--national-median", "21120", "--out", tmp_path / "y.gpkg")
+    assert stale.returncode == 0, stale.stderr
+    assert "ne décrit pas" in stale.stderr
+    manifest = dict(pyogrio.read_dataframe(tmp_path / "y.gpkg", layer="manifest").to_numpy())
+    assert json.loads(manifest["agglomeration_median_source"]).startswith("estimated")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "gpkg", "geoparquet"])
@@ -205,7 +233,7 @@ def test_every_bad_row_reason_is_counted_and_reported(tmp_path):
     ran = carroyage("delimit", tmp_path / "h.csv", "--households", "--crs", "3035", "--national-median", "21120",
                     "--out", tmp_path / "x.gpkg")  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    assert "7 of 2,880 rows left out" in ran.stderr
+    assert "ménages : 7 lignes sur 2 880 écartées" in ran.stderr.replace("\u202f", " ")
     manifest = dict(pyogrio.read_dataframe(tmp_path / "x.gpkg", layer="manifest").to_numpy())
     counts = json.loads(manifest["inputs"])["households"]["bad_rows"]
     assert counts == {reason: 1 for reason, _ in bad}
@@ -216,6 +244,37 @@ def test_every_bad_row_reason_is_counted_and_reported(tmp_path):
     assert h.bad == {"invalid_uc": 1}
 
 
+def test_bad_rows_in_another_crs_with_ages_infinities_and_null_geometries(tmp_path):
+    frame = planted(per_cell=5)
+    points = gpd.GeoSeries(gpd.points_from_xy(frame.x, frame.y), crs="EPSG:3035").to_crs(2154)
+    x, y = points.x.to_numpy(copy=True), points.y.to_numpy(copy=True)
+    income, persons = frame.income.to_numpy(copy=True), frame.persons.to_numpy().astype(float)
+    under14 = frame.under14.to_numpy().astype(float)
+    x[0] = 5e7  # far outside Lambert-93's area of use
+    y[1] = np.inf  # counted as missing, as an empty one
+    income[2] = np.inf
+    persons[3] = np.inf
+    under14[4], persons[4] = 3.0, 3.0  # three children in a household of three: no adult
+    under14[5] = 0.5
+    disposable = income * 0.9
+    disposable[6] = -1.0
+    h = households_from_arrays(x, y, income, persons, crs="EPSG:2154", under14=under14, disposable=disposable)
+    assert h.bad == {
+        "missing_coordinates": 1,
+        "outside_area": 1,
+        "missing_income": 1,
+        "negative_income": 1,
+        "invalid_persons": 1,
+        "invalid_uc": 2,
+    }
+    assert len(h) == len(frame) - 7 and h.grid_epsg == 3035
+    # a null geometry (GeoParquet) is a missing coordinate
+    geo = gpd.GeoDataFrame(frame[["income", "persons"]], geometry=list(points), crs="EPSG:2154")
+    geo.loc[0, "geometry"] = None
+    geo.to_parquet(tmp_path / "h.parquet")
+    assert read_households(tmp_path / "h.parquet").bad == {"missing_coordinates": 1}
+
+
 def test_too_many_bad_rows_stop_the_run_with_one_line(tmp_path):
     frame = planted(per_cell=20)
     frame.loc[: len(frame) // 10, "income"] = -1.0  # 10 % > 5 %
@@ -224,20 +283,25 @@ def test_too_many_bad_rows_stop_the_run_with_one_line(tmp_path):
                     "--out", tmp_path / "x.gpkg")  # fmt: skip
     assert ran.returncode == 2
     lines = ran.stderr.strip().splitlines()
-    assert len([line for line in lines if "error" in line]) == 1
-    assert "of the 2,880 household rows are unusable (negative income 289); at most 5 %" in lines[-1]
+    assert len([line for line in lines if not line.lstrip().startswith("[")]) == 1  # one line besides the stages
+    assert "des 2 880 lignes de ménages sont inutilisables (revenu négatif 289) ; attendu au plus 5 %" in lines[
+        -1
+    ].replace("\u202f", " ")
     assert not (tmp_path / "x.gpkg").exists()
 
 
 def test_missing_crs_and_columns_are_one_clear_line(tmp_path):
     planted(per_cell=2).to_csv(tmp_path / "h.csv", index=False)
     ran = carroyage("grid", tmp_path / "h.csv", "--out", tmp_path / "c.csv")
-    assert ran.returncode == 2 and "pass --crs EPSG:XXXX" in ran.stderr
+    assert ran.returncode == 2 and "attendu --crs EPSG:XXXX" in ran.stderr
     ran = carroyage("grid", tmp_path / "h.csv", "--crs", "EPSG:3035", "--income", "revenu", "--out", tmp_path / "c.csv")
-    assert ran.returncode == 2 and "no column 'revenu' (give it with --income)" in ran.stderr
+    assert (
+        ran.returncode == 2
+        and "pas de colonne 'revenu' ; attendu le nom d'une colonne du fichier avec --income" in ran.stderr
+    )
     ran = carroyage("delimit", tmp_path / "h.csv", "--crs", "EPSG:3035", "--out", tmp_path / "x.gpkg")
     assert ran.returncode == 2 and "need --households" in ran.stderr
-    with pytest.raises(InputError, match="CRS 'EPSG:99999' is unknown"):
+    with pytest.raises(InputError, match="système de coordonnées 'EPSG:99999' inconnu"):
         read_households(tmp_path / "h.csv", crs="EPSG:99999")
 
 
@@ -290,7 +354,7 @@ def test_synth_is_reproducible_and_consistent_with_the_grid(tmp_path):
     for name in ("a", "b"):
         ran = carroyage("synth", AMIENS_2019, "--out", tmp_path / f"{name}.parquet", "--seed", "11")
         assert ran.returncode == 0, ran.stderr
-        assert "SYNTHETIC" in ran.stdout
+        assert "SYNTHÉTIQUES" in ran.stdout
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
     carroyage("synth", AMIENS_2019, "--out", tmp_path / "c.parquet", "--seed", "12")
     assert (tmp_path / "a.parquet").read_bytes() != (tmp_path / "c.parquet").read_bytes()
@@ -367,3 +431,29 @@ def test_medians_stay_exact_when_incomes_differ_below_the_sort_key_precision():
     for c in range(g.cells):
         mine = g.cell == c
         assert g.medians()[c] == np.median(np.repeat(h.income[mine], h.persons[mine].astype(int)))
+
+
+def test_the_packed_sort_is_exactly_lexsort_on_ties_negatives_and_wide_ranges():
+    rng = np.random.default_rng(9)
+    cases = [
+        # a wide range (the rank's bits spread over it) and incomes equal in their rank, not in value
+        np.where(rng.random(3000) < 0.7, 20_000 + rng.integers(0, 4, 3000) * 1e-9, rng.lognormal(5, 4, 3000)),
+        rng.normal(0, 1e4, 3000) + 0.0,  # negative values
+        np.where(rng.random(3000) < 0.5, 0.0, rng.lognormal(5, 4, 3000)),  # zeros and a huge range
+    ]
+    for values in cases:
+        groups = rng.integers(0, 7, len(values))
+        weights = rng.integers(1, 5, len(values)).astype(float)
+        result = grouped_order(groups, 7, values, (weights,))
+        expected = np.lexsort((values, groups))
+        np.testing.assert_array_equal(result.order, expected)
+        np.testing.assert_array_equal(result.carried[0], weights[expected])
+        np.testing.assert_array_equal(result.groups, np.unique(groups))
+
+
+def test_inspire_ids_match_format_ids_whatever_the_digits():
+    for x, y in [
+        (np.array([3763200, 3763400]), np.array([2999000, 2999000])),
+        (np.array([0, 200]), np.array([5, 1600000])),
+    ]:
+        assert inspire_ids(x, y, 200, 3035).to_pylist() == format_ids(x, y, 200, 3035).tolist()

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
+from ..labels import euros, integer
 from .options import (
     AgglomerationMedian,
     AgglomerationPopulation,
@@ -24,19 +25,30 @@ from .options import (
 
 Crs = Annotated[
     str | None,
-    typer.Option("--crs", help="CRS of the coordinates, e.g. EPSG:2154 (a GeoPackage or GeoParquet gives its own)."),
+    typer.Option(
+        "--crs",
+        help="Système de coordonnées des points, par ex. EPSG:2154 (un GeoPackage ou un GeoParquet donne le sien).",
+    ),
 ]
-XColumn = Annotated[str | None, typer.Option("--x", help="Column of x / longitude (default x; GPKG: geometry).")]
-YColumn = Annotated[str | None, typer.Option("--y", help="Column of y / latitude (default y).")]
-IncomeColumn = Annotated[str | None, typer.Option("--income", help="Household declared income, € a year (income).")]
-PersonsColumn = Annotated[str | None, typer.Option("--persons", help="Persons of the household (persons).")]
+XColumn = Annotated[
+    str | None, typer.Option("--x", help="Colonne des x ou longitudes (x ; GeoPackage : la géométrie).")
+]
+YColumn = Annotated[str | None, typer.Option("--y", help="Colonne des y ou latitudes (y).")]
+IncomeColumn = Annotated[
+    str | None, typer.Option("--income", help="Colonne du revenu déclaré du ménage, en € par an (income).")
+]
+PersonsColumn = Annotated[
+    str | None, typer.Option("--persons", help="Colonne du nombre de personnes du ménage (persons).")
+]
 UcColumn = Annotated[
-    str | None, typer.Option("--uc", help="Consumption units of the household (default: INSEE scale from persons).")
+    str | None, typer.Option("--uc", help="Colonne des unités de consommation (par défaut : échelle de l'INSEE).")
 ]
 Under14Column = Annotated[
-    str | None, typer.Option("--under14", help="Persons under 14, for the INSEE scale when --uc is absent.")
+    str | None, typer.Option("--under14", help="Colonne des moins de 14 ans, pour l'échelle de l'INSEE sans --uc.")
 ]
-Resolution = Annotated[int, typer.Option(help="Cell size in metres, on the EPSG:3035 grid (200; 1000 for 1 km).")]
+Resolution = Annotated[
+    int, typer.Option(help="Côté des carreaux en mètres, sur la grille EPSG:3035 (200 ; 1000 pour 1 km).")
+]
 
 
 def household_columns(
@@ -58,8 +70,8 @@ def household_columns(
 
 @app.command()
 def grid(
-    households: Annotated[Path, typer.Argument(help="Household microdata: CSV, Parquet or GeoPackage points.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Cell table to write (.csv or .parquet).")],
+    households: Annotated[Path, typer.Argument(help="Ménages géolocalisés : points en CSV, Parquet ou GeoPackage.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Table de carreaux à écrire (.csv ou .parquet).")],
     crs: Crs = None,
     x: XColumn = None,
     y: YColumn = None,
@@ -68,23 +80,25 @@ def grid(
     uc: UcColumn = None,
     under14: Under14Column = None,
     disposable: Annotated[
-        str | None, typer.Option("--disposable", help="Household disposable income (men_pauv, ind_snv on it).")
+        str | None,
+        typer.Option("--disposable", help="Colonne du revenu disponible du ménage (men_pauv et ind_snv en découlent)."),
     ] = None,
     resolution: Resolution = 200,
     secrecy: Annotated[
-        bool, typer.Option("--secrecy", help="INSEE's secrecy rule: cells under 11 households spread over groups.")
+        bool,
+        typer.Option("--secrecy", help="Secret statistique de l'INSEE : carreaux de moins de 11 ménages regroupés."),
     ] = False,
     rule: RuleName = "decree-2014",
     national_median: NationalMedian = None,
     agglomeration_median: AgglomerationMedian = None,
     agglomeration_population: AgglomerationPopulation = None,
-    threshold_fraction: Annotated[float | None, typer.Option(help="Fraction of the reference median (0.6).")] = None,
+    threshold_fraction: Annotated[float | None, typer.Option(help="Part de la médiane de référence (0.6).")] = None,
     poverty_median: Annotated[
-        float | None, typer.Option(help="National median standard of living behind men_pauv (22040).")
+        float | None, typer.Option(help="Niveau de vie médian national pour men_pauv (22040).")
     ] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Grid households into a Filosofi-like cell table with exact medians and persons below S."""
+    """Répartir des ménages en carreaux : table façon Filosofi, médianes exactes, habitants sous le seuil."""
     require_file(households)
     from ..jobs import grid_households_file
 
@@ -103,35 +117,40 @@ def grid(
         agglomeration_population=agglomeration_population,
         threshold_fraction=threshold_fraction,
     )
-    line = f"{len(table):,} cells, {table['ind'].sum():,.0f} persons, {table['men'].sum():,.0f} households"
+    line = (
+        f"{integer(len(table))} carreaux, {integer(table['ind'].sum())} personnes, "
+        f"{integer(table['men'].sum())} ménages"
+    )
     if secrecy:
-        line += f"; {int(table['i_est_200'].sum()):,} cells under secrecy (i_est_200 = 1)"
-    if "threshold" in manifest:
-        line += (
-            f"; threshold {manifest['threshold']:,.0f} € (agglomeration median "
-            f"{manifest['agglomeration_median']:,.0f} €, exact)"
-        )
+        line += f" ; {integer(table['i_est_200'].sum())} carreaux sous secret (i_est_200 = 1)"
+    threshold = cast(float | None, manifest.get("threshold"))
+    line += f" ; médiane de l'agglomération {euros(cast(float, manifest['agglomeration_median']))} (exacte)"
+    if threshold is not None:
+        line += f" ; seuil {euros(threshold)}"
     typer.echo(line)
     written(*files)
 
 
 @app.command()
 def synth(
-    grid: Annotated[Path, typer.Argument(help="Filosofi grid (ind, men, men_pauv, ind_snv; men_1ind, men_5ind).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Synthetic households to write (.parquet or .csv).")],
-    seed: Annotated[int, typer.Option(help="Seed: the same grid and seed give the same file.")] = 0,
+    grid: Annotated[
+        Path, typer.Argument(help="Carroyage Filosofi (ind, men, men_pauv, ind_snv ; men_1ind, men_5ind).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Ménages synthétiques à écrire (.parquet ou .csv).")],
+    seed: Annotated[int, typer.Option(help="Graine : même carroyage et même graine, même fichier.")] = 0,
     national_median: Annotated[
-        float | None, typer.Option(help="National median standard of living behind men_pauv (22040).")
+        float | None, typer.Option(help="Niveau de vie médian national pour men_pauv (22040).")
     ] = None,
 ) -> None:
-    """Draw synthetic households consistent with a Filosofi grid (declared and disposable income)."""
+    """Tirer des ménages synthétiques fidèles à un carroyage Filosofi (revenus déclaré et disponible)."""
     require_file(grid)
     from ..jobs import synth_file
 
     facts, path = synth_file(grid, out, seed, national_median)
     typer.echo(
-        f"{facts['households']:,} synthetic households, {facts['persons']:,} persons "
-        f"(grid: {facts['grid_households']:,.0f} households, {facts['grid_persons']:,.0f} persons); seed {seed}; "
-        "SYNTHETIC: no real household"
+        f"{integer(cast(float, facts['households']))} ménages synthétiques, "
+        f"{integer(cast(float, facts['persons']))} personnes (carroyage : "
+        f"{integer(cast(float, facts['grid_households']))} ménages, {integer(cast(float, facts['grid_persons']))} "
+        f"personnes) ; graine {seed} ; SYNTHÉTIQUES : aucun ménage réel"
     )
     written(path)
