@@ -96,6 +96,7 @@ POPUPS = {
 FIGURES = {True: "estimés (carroyage public)", False: "exacts"}
 ESTIMATED_NOTE = "Chiffres estimés à partir du carroyage public"
 ESTIMATED_SHORT = "Chiffres estimés."
+ESTIMATED_SUMMARY = "chiffres ESTIMÉS à partir du carroyage public (méthode : docs/method.md)"
 THRESHOLD_NOTE = "Seuil de revenu : {value} par an"
 SOURCES = "Sources : INSEE Filosofi (carroyage 200 m), ANCT (QPV) ; calcul carroyage. "
 

@@ -37,7 +37,7 @@ def test_delimit_amiens_writes_layers_manifest_and_summary(tmp_path):
         real=True,
     )
     assert result.returncode == 0, result.stderr
-    assert "quartiers" in result.stdout and "ESTIMATED" in result.stdout and "QC001" in result.stdout
+    assert "quartiers" in result.stdout and "ESTIMÉS" in result.stdout and "QC001" in result.stdout
     assert "médianes de référence" in result.stderr  # stage messages
     assert re.search(r"^  \[ *\d+,\d\d s\] \S.*…$", result.stderr, re.MULTILINE), result.stderr  # French seconds
     assert f"écrit : {out}, " in result.stdout

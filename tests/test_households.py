@@ -300,7 +300,7 @@ def test_missing_crs_and_columns_are_one_clear_line(tmp_path):
         and "pas de colonne 'revenu' ; attendu le nom d'une colonne du fichier avec --income" in ran.stderr
     )
     ran = carroyage("delimit", tmp_path / "h.csv", "--crs", "EPSG:3035", "--out", tmp_path / "x.gpkg")
-    assert ran.returncode == 2 and "need --households" in ran.stderr
+    assert ran.returncode == 2 and "attendu --households" in ran.stderr
     with pytest.raises(InputError, match="système de coordonnées 'EPSG:99999' inconnu"):
         read_households(tmp_path / "h.csv", crs="EPSG:99999")
 
@@ -337,7 +337,7 @@ def test_secrecy_spreads_small_cells_and_keeps_totals(tmp_path):
     # a public-like grid goes through the estimator
     ran = carroyage("delimit", tmp_path / "public.csv", "--national-median", "22040", "--out", tmp_path / "e.gpkg")
     assert ran.returncode == 0, ran.stderr
-    assert "ESTIMATED" in ran.stdout
+    assert "ESTIMÉS" in ran.stdout
 
 
 def test_secrecy_groups_reach_eleven_households():

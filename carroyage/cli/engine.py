@@ -108,7 +108,7 @@ def delimit(
     elif any(option is not None for option in (crs, x, y, income, persons, uc, under14)):
         from ..errors import InputError
 
-        raise InputError("--crs, --x, --y, --income, --persons, --uc and --under14 need --households")
+        raise InputError("--crs, --x, --y, --income, --persons, --uc et --under14 : réservées aux ménages ; attendu --households")
     geography, files = run(
         grid,
         out,
@@ -173,7 +173,7 @@ def summary(geography: Geography) -> str:
                 f"{labels.integer(row.area_ha):>6}"
             )
     if estimated:
-        lines.append("figures are ESTIMATED from the public grid (see docs/method.md)")
+        lines.append(labels.ESTIMATED_SUMMARY)
     return "\n".join(lines)
 
 
