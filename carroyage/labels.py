@@ -447,6 +447,8 @@ EXPECTED_RANGES = {
     "strictly_between": "attendu un nombre strictement entre {low} et {high}",
 }
 """What a value outside a closed or an open range should have been (rule parameters)."""
+COUNT_EXPECTED = "attendu un nombre ≥ 0"
+"""What a count or an amount read from a file should have been (grids, tableaux' extra columns)."""
 
 
 def one_of(names: Iterable[str]) -> str:

@@ -114,25 +114,29 @@ BAD_CSV = {
     ),
     "negative count": (
         lambda f: corrupt(f, "ind", 7, -3),
-        "line 9 (cell CRS3035RES200mN2999000E3764600): column 'ind' is -3; expected a number ≥ 0",
+        "ligne 9 (carreau CRS3035RES200mN2999000E3764600) : colonne 'ind' vaut -3 ; attendu un nombre ≥ 0",
     ),
     "missing count": (
         lambda f: corrupt(f, "men_pauv", 7, None),
-        "line 9 (cell CRS3035RES200mN2999000E3764600): column 'men_pauv' is missing",
+        "ligne 9 (carreau CRS3035RES200mN2999000E3764600) : colonne 'men_pauv' est vide ; attendu un nombre ≥ 0",
     ),
     "text in a count": (
         lambda f: corrupt(f, "ind_snv", 2, "12 000"),
-        "line 4 (cell CRS3035RES200mN2999000E3763600): column 'ind_snv' holds '12 000'; expected a number",
+        "ligne 4 (carreau CRS3035RES200mN2999000E3763600) : colonne 'ind_snv' contient '12 000' ; attendu un nombre",
     ),
-    "missing column": (lambda f: f.drop(columns="ind_snv"), "no income column; expected ind_snv"),
-    "missing id column": (lambda f: f.drop(columns="idcar_200m"), "no id column; expected one of idcar_200m"),
+    "missing column": (lambda f: f.drop(columns="ind_snv"), "pas de colonne de revenu ; attendu ind_snv"),
+    "missing id column": (
+        lambda f: f.drop(columns="idcar_200m"),
+        "pas de colonne d'identifiant de carreau ; attendu l'une des colonnes idcar_200m",
+    ),
     "duplicate cell": (
         lambda f: corrupt(f, "idcar_200m", 10, f.loc[3, "idcar_200m"]),
-        "line 12: cell CRS3035RES200mN2999000E3763800 appears twice (first at line 5)",
+        "ligne 12 : carreau CRS3035RES200mN2999000E3763800 en double (première occurrence : ligne 5)",
     ),
     "more poor than households": (
         lambda f: corrupt(f, "men_pauv", 0, 999),
-        "line 2 (cell CRS3035RES200mN2999000E3763200): 'men_pauv' (999) exceeds 'men' (50)",
+        "ligne 2 (carreau CRS3035RES200mN2999000E3763200) : 'men_pauv' (999) dépasse 'men' (50) ; "
+        "attendu 'men_pauv' au plus égal à 'men'",
     ),
 }
 
@@ -151,7 +155,7 @@ def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, write_csv, case):
     "case,content,expected",
     [
         ("empty", b"", "fichier vide ; attendu un carroyage de revenus"),
-        ("header only", b"idcar_200m,ind,ind_snv\n", "no cells"),
+        ("header only", b"idcar_200m,ind,ind_snv\n", "aucun carreau ; attendu au moins une ligne de données"),
         ("binary", bytes(range(256)) * 8, "contenu binaire ; attendu un fichier CSV en texte"),
     ],
 )
@@ -332,11 +336,17 @@ def test_geotiff_grid_with_exact_counts(tmp_path):
     assert len(pyogrio.read_dataframe(tmp_path / "ind.gpkg", layer="cells")) == 100
     with rasterio.open(path, "r+") as raster:
         raster.descriptions = ("population_low", "men")
-    assert_one_line_error(run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "no population band")
+    assert_one_line_error(
+        run("delimit", path, "--out", tmp_path / "y.gpkg"),
+        "grid.tif",
+        "pas de bande de population ; attendu une bande décrite comme population, ind ou ind_c",
+    )
     with rasterio.open(path, "r+") as raster:
         raster.descriptions = ("population", "")
     assert_one_line_error(
-        run("delimit", path, "--out", tmp_path / "y.gpkg"), "grid.tif", "every band needs a distinct description"
+        run("delimit", path, "--out", tmp_path / "y.gpkg"),
+        "grid.tif",
+        "bande 2 sans description ; attendu une description distincte par bande",
     )
 
 

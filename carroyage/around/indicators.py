@@ -35,7 +35,7 @@ from ..engine.rules import get_rule
 from ..errors import InputError
 from ..files import csv_header, parse_decimals, sniff_delimiter
 from ..geography import is_geography, read_geography
-from ..labels import NO_SUCH_FILE, ROW_WORDS
+from ..labels import COUNT_EXPECTED, NO_SUCH_FILE, ROW_WORDS, VALUE_EXPECTED
 from ..layers import POLYGONAL, cell_overlaps, codes_and_names, read_layer
 from ..settings import (
     CHANGE_MAX_COVERAGE_GAP,
@@ -235,7 +235,7 @@ def _checked(table: pa.Table, path: Path, rows: int, numbering: tuple[str, int])
         if len(bad):
             where = f"{path} : {ROW_WORDS.get(word, word)} {bad[0] + offset}"
             shown = "est vide" if np.isnan(values[bad[0]]) else f"vaut {values[bad[0]]:g}"
-            raise InputError(f"{where} : la colonne {name!r} {shown} ; attendu un nombre ≥ 0")
+            raise InputError(f"{where} : la colonne {name!r} {shown} ; {COUNT_EXPECTED}")
         found[name.lower()] = values
     return found
 
@@ -254,7 +254,7 @@ def _floats(array: pa.Array, path: Path, numbering: tuple[str, int], name: str) 
             value = array[int(wrong[0])].as_py()
             raise InputError(
                 f"{path} : {ROW_WORDS.get(word, word)} {wrong[0] + offset} : la colonne {name!r} contient {value!r} ; "
-                "attendu un nombre (avec un point décimal : 0.5)"
+                + VALUE_EXPECTED["float_parsing"]
             )
         array = pc.cast(text, pa.float64())
     try:

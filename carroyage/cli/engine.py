@@ -108,7 +108,9 @@ def delimit(
     elif any(option is not None for option in (crs, x, y, income, persons, uc, under14)):
         from ..errors import InputError
 
-        raise InputError("--crs, --x, --y, --income, --persons, --uc et --under14 : réservées aux ménages ; attendu --households")
+        raise InputError(
+            "--crs, --x, --y, --income, --persons, --uc et --under14 : réservées aux ménages ; attendu --households"
+        )
     geography, files = run(
         grid,
         out,

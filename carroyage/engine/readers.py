@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 
 from ..errors import InputError
 from ..files import csv_header, input_kind
+from ..labels import COUNT_EXPECTED, INPUT_WHAT, NOT_UTF8, ROW_WORDS, UNREADABLE, VALUE_EXPECTED, integer, one_of
 from ..manifest import sha256, shown_path
 from ..settings import MAX_CELL_INCOME_EUR, MAX_CELL_RESIDENTS
 from .grid import Grid, ParsedIds, parse_ids
@@ -60,6 +61,10 @@ SUFFIXES = {
     ".tif": "raster",
     ".tiff": "raster",
 }
+GRID = INPUT_WHAT["an income grid"]
+"""What a grid file should hold, in the messages (``un carroyage de revenus``)."""
+COLUMN_WHAT = {"id": "d'identifiant de carreau", "population": "de population"}
+"""The columns every grid needs, as the error naming a missing one says them."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,7 @@ def read_grid(path: str | Path) -> CellTable:
         digest = pool.submit(sha256, path)  # hashed while the file is parsed: both release the GIL
         table, row_word, row_offset = _READERS[kind](path)
         if table.num_rows == 0:
-            raise InputError(f"{name}: no cells; expected at least one data row")
+            raise InputError(f"{name} : aucun carreau ; attendu au moins une ligne de données")
         columns = _match_columns(table.column_names, name)
         frame, parsed = _to_frame(table, columns, name, row_word, row_offset)
         return CellTable(frame, parsed.epsg, parsed.resolution, name, digest.result(), columns)
@@ -173,8 +178,8 @@ def _read_csv(path: Path) -> tuple[pa.Table, str, int]:
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         line = _first_undecodable_line(path)
         if line is not None:
-            raise InputError(f"{path}: line {line} is not UTF-8 text; expected a UTF-8 CSV file") from exc
-        raise InputError(f"{path}: not a readable CSV ({_first_line(exc)})") from exc
+            raise InputError(f"{path} : ligne {line} : " + NOT_UTF8.format(detail="")) from exc
+        raise InputError(UNREADABLE.format(path=path, reason=_first_line(exc), expected=f"{GRID} en CSV")) from exc
     return table, "line", 2
 
 
@@ -195,7 +200,8 @@ def _read_layer(path: Path) -> tuple[pa.Table, str, int]:
     try:
         _, table = pyogrio.read_arrow(path, read_geometry=False)
     except Exception as exc:  # pyogrio raises several DataSource errors; all mean "not readable"
-        raise InputError(f"{path}: not a readable vector file ({_first_line(exc)})") from exc
+        expected = f"{GRID} en GeoPackage ou Shapefile"
+        raise InputError(UNREADABLE.format(path=path, reason=_first_line(exc), expected=expected)) from exc
     return table, "feature", 1
 
 
@@ -205,7 +211,7 @@ def _read_parquet(path: Path) -> tuple[pa.Table, str, int]:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from exc
+        raise InputError(UNREADABLE.format(path=path, reason=_first_line(exc), expected=f"{GRID} en Parquet")) from exc
     return table.drop_columns([c for c in ("geometry",) if c in table.column_names]), "row", 1
 
 
@@ -221,23 +227,41 @@ def _read_raster(path: Path) -> tuple[pa.Table, str, int]:
             bands = source.read(masked=True)
             transform, crs = source.transform, source.crs
     except RasterioIOError as exc:
-        raise InputError(f"{path}: not a readable raster ({_first_line(exc)})") from exc
+        raise InputError(UNREADABLE.format(path=path, reason=_first_line(exc), expected=f"{GRID} en GeoTIFF")) from exc
     epsg = crs.to_epsg() if crs else None
     size = transform.a
     if epsg is None or transform.b or transform.d or size != -transform.e or size <= 0 or size != int(size):
-        raise InputError(f"{path}: expected a north-up grid in an EPSG projection with square cells of whole metres")
-    if (transform.c % size) or (transform.f % size):
-        raise InputError(f"{path}: the raster's corner ({transform.c}, {transform.f}) is off the {size:g} m grid")
-    if not all(names) or len(set(names)) != len(names):
+        found = (
+            "système de coordonnées sans code EPSG"
+            if epsg is None
+            else "grille tournée"
+            if transform.b or transform.d
+            else f"pixels de {size:g} m sur {-transform.e:g} m"
+        )
         raise InputError(
-            f"{path}: every band needs a distinct description naming its figure "
+            f"{path} : {found} ; attendu une grille orientée au nord, dans une projection EPSG, "
+            "à pixels carrés d'un nombre entier de mètres"
+        )
+    if (transform.c % size) or (transform.f % size):
+        raise InputError(
+            f"{path} : coin du raster ({transform.c}, {transform.f}) hors de la grille de {size:g} m ; "
+            f"attendu des coordonnées multiples de {size:g}"
+        )
+    if not all(names) or len(set(names)) != len(names):
+        found = (
+            f"bande {names.index('') + 1} sans description"
+            if not all(names)
+            else f"description {next(n for n in names if names.count(n) > 1)!r} en double"
+        )
+        raise InputError(
+            f"{path} : {found} ; attendu une description distincte par bande, nommant son chiffre "
             "(population, ind_snv, population_low...)"
         )
     lower = [n.lower() for n in names]
     band = next((lower.index(alias) for alias in ALIASES["population"] if alias in lower), None)
     if band is None:
         raise InputError(
-            f"{path}: no population band; expected a band described as {' or '.join(ALIASES['population'])}"
+            f"{path} : pas de bande de population ; attendu une bande décrite comme {one_of(ALIASES['population'])}"
         )
     rows, cols = np.nonzero(np.ma.filled(bands[band], 0) > 0)
     x = (transform.c + cols * size).astype(np.int64)
@@ -260,7 +284,7 @@ def _match_columns(names: list[str], source: str) -> dict[str, str]:
     known = {alias for aliases in ALIASES.values() for alias in aliases}
     twice = sorted({n for n in cleaned if n in known and cleaned.count(n) > 1})
     if twice:
-        raise InputError(f"{source}: column {twice[0]!r} appears twice in the header; expected each column once")
+        raise InputError(f"{source} : colonne {twice[0]!r} en double dans l'en-tête ; attendu chaque colonne une fois")
     lower = dict(zip(cleaned, names, strict=True))
     found = {}
     for canonical, aliases in ALIASES.items():
@@ -269,12 +293,15 @@ def _match_columns(names: list[str], source: str) -> dict[str, str]:
             found[canonical] = match
     for canonical in ("id", "population"):
         if canonical not in found:
-            raise InputError(f"{source}: no {canonical} column; expected one of {', '.join(ALIASES[canonical])}")
+            raise InputError(
+                f"{source} : pas de colonne {COLUMN_WHAT[canonical]} ; "
+                f"attendu l'une des colonnes {one_of(ALIASES[canonical])}"
+            )
     has_exact = "median_income" in found or "population_low" in found
     if not has_exact and "income_sum" not in found:
         raise InputError(
-            f"{source}: no income column; expected ind_snv (Filosofi) or, for exact figures, "
-            "median_income or population_low"
+            f"{source} : pas de colonne de revenu ; attendu ind_snv (Filosofi) ou, pour des chiffres exacts, "
+            "median_income ou population_low"
         )
     return found
 
@@ -283,11 +310,13 @@ def _to_frame(
     table: pa.Table, columns: dict[str, str], source: str, row_word: str, row_offset: int
 ) -> tuple[pd.DataFrame, ParsedIds]:
     def where(i: int) -> str:
-        return f"{source}: {row_word} {i + row_offset}"
+        return f"{source} : {ROW_WORDS.get(row_word, row_word)} {i + row_offset}"
 
     ids = table.column(columns["id"]).combine_chunks()
     if ids.null_count:
-        raise InputError(f"{where(_first_true(ids.is_null()))}: missing cell id")
+        raise InputError(
+            f"{where(_first_true(ids.is_null()))} : identifiant de carreau vide ; attendu CRS3035RES200mN{{y}}E{{x}}"
+        )
     ids = ids.cast(pa.string())
     parsed = parse_ids(ids, source, row_word=row_word, row_offset=row_offset)
     _check_grid_crs(parsed, source)
@@ -310,15 +339,21 @@ def _check_grid_crs(parsed: ParsedIds, source: str) -> None:
     from pyproj.exceptions import CRSError
 
     if parsed.resolution <= 0:
-        raise InputError(f"{source}: cell ids say RES{parsed.resolution}m; expected a positive cell size (RES200m)")
+        raise InputError(
+            f"{source} : identifiants de carreaux en RES{parsed.resolution}m ; "
+            "attendu une taille de carreau positive (RES200m)"
+        )
     try:
         crs = CRS.from_epsg(parsed.epsg)
     except CRSError:
-        raise InputError(f"{source}: cell ids name EPSG:{parsed.epsg}, an unknown CRS; expected EPSG:3035") from None
+        raise InputError(
+            f"{source} : identifiants de carreaux en EPSG:{parsed.epsg}, système de coordonnées inconnu ; "
+            "attendu EPSG:3035"
+        ) from None
     if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
         raise InputError(
-            f"{source}: cell ids name EPSG:{parsed.epsg}, not a projected CRS in metres; "
-            "expected EPSG:3035 (or the overseas grids' CRS, e.g. EPSG:5490, EPSG:2975)"
+            f"{source} : identifiants de carreaux en EPSG:{parsed.epsg}, système non projeté en mètres ; "
+            "attendu EPSG:3035 (ou celui d'un carroyage d'outre-mer, par ex. EPSG:5490, EPSG:2975)"
         )
 
 
@@ -344,34 +379,40 @@ def _numeric(
         if pc.any(bad).as_py():
             i = _first_true(bad)
             raise InputError(
-                f"{where(i)} (cell {ids[i]}): column {name!r} holds {array[i].as_py()!r}; expected a number"
+                f"{where(i)} (carreau {ids[i]}) : colonne {name!r} contient {array[i].as_py()!r} ; "
+                + VALUE_EXPECTED["float_parsing"]
             )
         try:
             array = pc.cast(text, pa.float64())
         except pa.ArrowInvalid:  # bytes that are not UTF-8 text slipped through the pattern
             i = _first_undecodable(array)
             raise InputError(
-                f"{where(i)} (cell {ids[i]}): column {name!r} is not UTF-8 text; expected a number"
+                f"{where(i)} (carreau {ids[i]}) : colonne {name!r} : texte non UTF-8 ; attendu un nombre"
             ) from None
     try:
         values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # bytes that are not text: not UTF-8
         i = _first_undecodable(array)
-        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is not UTF-8 text; expected a number") from None
+        raise InputError(
+            f"{where(i)} (carreau {ids[i]}) : colonne {name!r} : texte non UTF-8 ; attendu un nombre"
+        ) from None
     missing = np.isnan(values)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
-        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is missing; expected a number ≥ 0")
+        raise InputError(f"{where(i)} (carreau {ids[i]}) : colonne {name!r} est vide ; {COUNT_EXPECTED}")
     negative = values < 0
     if negative.any():
         i = int(np.flatnonzero(negative)[0])
-        raise InputError(f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected a number ≥ 0")
-    bound = MAX_CELL_INCOME_EUR if canonical in ("income_sum", "median_income") else MAX_CELL_RESIDENTS
+        raise InputError(f"{where(i)} (carreau {ids[i]}) : colonne {name!r} vaut {values[i]:g} ; {COUNT_EXPECTED}")
+    income = canonical in ("income_sum", "median_income")
+    bound = MAX_CELL_INCOME_EUR if income else MAX_CELL_RESIDENTS
     implausible = ~(values <= bound)  # inf included
     if implausible.any():
         i = int(np.flatnonzero(implausible)[0])
+        setting = "MAX_CELL_INCOME_EUR" if income else "MAX_CELL_RESIDENTS"
         raise InputError(
-            f"{where(i)} (cell {ids[i]}): column {name!r} is {values[i]:g}; expected at most {bound:,.0f} in one cell"
+            f"{where(i)} (carreau {ids[i]}) : colonne {name!r} vaut {values[i]:g} ; "
+            f"attendu au plus {integer(bound)} par carreau (settings.{setting})"
         )
     return cast(np.ndarray, values)
 
@@ -402,8 +443,8 @@ def _check_duplicates(frame: pd.DataFrame, resolution: int, where: Callable[[int
         i = int(pairs.max(axis=1).min())
         first = int(pairs[pairs.max(axis=1).argmin()].min())
         raise InputError(
-            f"{where(i)}: cell {cast(str, frame.at[i, 'id'])} appears twice "
-            f"(first at {where(first).split(': ', 1)[1]}); expected each cell once"
+            f"{where(i)} : carreau {cast(str, frame.at[i, 'id'])} en double "
+            f"(première occurrence : {where(first).rsplit(' : ', 1)[1]}) ; attendu chaque carreau une fois"
         )
 
 
@@ -417,8 +458,9 @@ def _check_consistency(
             if over.any():
                 i = int(np.flatnonzero(over)[0])
                 raise InputError(
-                    f"{where(i)} (cell {ids[i]}): {columns[part]!r} ({cast(float, frame.at[i, part]):g}) exceeds "
-                    f"{columns[whole]!r} ({cast(float, frame.at[i, whole]):g})"
+                    f"{where(i)} (carreau {ids[i]}) : {columns[part]!r} ({cast(float, frame.at[i, part]):g}) dépasse "
+                    f"{columns[whole]!r} ({cast(float, frame.at[i, whole]):g}) ; "
+                    f"attendu {columns[part]!r} au plus égal à {columns[whole]!r}"
                 )
 
 
