@@ -68,18 +68,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-REASONS = {
-    "missing_coordinates": "missing coordinates",
-    "outside_area": "outside the CRS's area of use",
-    "missing_income": "missing or infinite income",
-    "negative_income": "negative income",
-    "missing_persons": "missing persons",
-    "negative_persons": "negative persons",
-    "invalid_persons": "zero, fractional or infinite persons",
-    "invalid_uc": "invalid consumption units (uc < 1, or under14 not a whole number below persons)",
-}
-"""Why a household row is unusable, in the order the checks are made (a row counts once, first)."""
-
 SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".gpkg": "layer"}
 UC_FIRST, UC_ADULT, UC_CHILD = 1.0, 0.5, 0.3
 
@@ -622,7 +610,7 @@ def households_from_arrays(
     ``income`` and ``disposable`` are the household's incomes (€ a year), divided here by its UC
     (in place, when float64 arrays are given with ``overwrite``: no copy of millions of rows).
     See :func:`read_households` for the rest. Every row is checked in one fused pass per
-    condition; the reasons (:data:`REASONS`) are worked out on the unusable rows alone.
+    condition; the reasons (:data:`carroyage.labels.BAD_ROW_REASONS`) are worked out on the unusable rows alone.
 
     Examples
     --------
