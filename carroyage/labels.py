@@ -395,6 +395,18 @@ OUTPUT_FORMAT = "{path} : format de sortie inconnu ; attendu un nom en {suffixes
 """An output name whose suffix no writer knows (``{suffixes}``: ``.gpkg ou .parquet``)."""
 
 HELP_USAGE = "Utilisation : "
+USAGE_ARGUMENTS = {
+    "address": "ADRESSE",
+    "source": "FICHIER",
+    "geography": "GÉOGRAPHIE",
+    "old": "ANCIENNE",
+    "new": "NOUVELLE",
+    "households": "MÉNAGES",
+    "grid": "CARROYAGE",
+    "zones": "ZONES",
+    "geopackage": "GEOPACKAGE",
+}
+"""Each command argument's name on the usage line (``carroyage delimit [OPTIONS] CARROYAGE``)."""
 HELP_COMMAND_METAVAR = "COMMANDE [ARGUMENTS]..."
 HELP_HEADINGS = {"Arguments": "Arguments", "Options": "Options", "Commands": "Commandes"}
 HELP_BUILT_IN = {"Show this message and exit.": HELP_HELP}

@@ -402,7 +402,12 @@ def test_help_is_french_without_type_placeholders():
         assert not [line for line in text.splitlines() if line.strip().startswith((":", ";"))], text
     assert "Commandes :" in run("--help").stdout and "COMMANDE [ARGUMENTS]..." in run("--help").stdout
     delimit = run("delimit", "--help").stdout
-    assert "grid FICHIER" in delimit and "--rule TEXTE" in delimit and "[par défaut : decree-2014]" in delimit
+    assert (
+        "Utilisation : carroyage delimit [OPTIONS] CARROYAGE" in delimit
+        and "  CARROYAGE  " in delimit
+        and "--rule TEXTE" in delimit
+        and "[par défaut : decree-2014]" in delimit
+    )
     assert "--min-population ENTIER" in delimit and "[obligatoire]" in delimit
     assert "[par défaut : 1 ; de 1 à 100]" in " ".join(run("locate", "--help").stdout.split())
 

@@ -134,7 +134,8 @@ def _param_name(param: Any) -> str:
     if param is None:
         return ""
     if getattr(param, "param_type_name", "") == "argument":
-        return str(param.metavar or param.name)
+        name = str(param.name)
+        return str(param.metavar) if param.metavar else labels.USAGE_ARGUMENTS.get(name, name.upper())
     opts = list(getattr(param, "opts", None) or [getattr(param, "name", "")])
     return str(next((opt for opt in opts if opt.startswith("--")), opts[0]))
 

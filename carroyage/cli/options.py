@@ -31,12 +31,15 @@ _RANGES = (
 )
 
 
+_ARGUMENT = re.compile(r"([{\[])(\w+)[}\]]")
+
+
 class FrenchHelp(HelpFormatter):
     """Click's help layout, with the words click writes itself in French."""
 
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
         """The usage line, after ``Utilisation :``."""
-        super().write_usage(prog, args, labels.HELP_USAGE if prefix is None else prefix)
+        super().write_usage(prog, usage_arguments(args), labels.HELP_USAGE if prefix is None else prefix)
 
     def write_heading(self, heading: str) -> None:
         """A section heading, with the space French puts before the colon."""
@@ -73,12 +76,33 @@ class FrenchGroup(TyperGroup):
             command.context_class = FrenchContext
 
 
+def usage_arguments(args: str) -> str:
+    """Arguments on the usage line in French capitals: ``{grid}`` → ``CARROYAGE``, ``[address]`` → ``[ADRESSE]``.
+
+    >>> usage_arguments("[OPTIONS] {old} {new}"), usage_arguments("[OPTIONS] [address]")
+    ('[OPTIONS] ANCIENNE NOUVELLE', '[OPTIONS] [ADRESSE]')
+    """
+
+    def french(found: re.Match[str]) -> str:
+        name = labels.USAGE_ARGUMENTS.get(found[2].lower(), found[2].upper())
+        return f"[{name}]" if found[1] == "[" else name
+
+    return _ARGUMENT.sub(french, args)
+
+
 def value_names(term: str) -> str:
     """The value an option takes, as the help shows it: ``--out <path>`` → ``--out FICHIER``.
 
+    An argument is shown by its name on the usage line: ``grid <path>`` → ``CARROYAGE``.
+
     >>> value_names("-o, --out <path>"), value_names("--workers <int range>"), value_names("--x <a|b>")
     ('-o, --out FICHIER', '--workers ENTIER', '--x <a|b>')
+    >>> value_names("grid <path>")
+    'CARROYAGE'
     """
+    name, _, value = term.partition(" ")
+    if value and not name.startswith("-") and name.lower() in labels.USAGE_ARGUMENTS:
+        return labels.USAGE_ARGUMENTS[name.lower()] if value.startswith("<") else value
     return _PLACEHOLDER.sub(lambda found: labels.METAVARS.get(found[1], found[0]), term)
 
 
