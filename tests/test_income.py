@@ -70,3 +70,26 @@ def test_estimated_shares_on_real_amiens_grid_rank_poor_cells_first(tmp_path):
     assert income.estimated
     facts = income.facts
     assert facts["residents_per_poor_household"] > facts["residents_per_other_household"] >= 1
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 17])
+def test_window_sums_match_a_plain_loop_over_the_offsets_to_the_last_bit(chunk):
+    from carroyage.engine.grid import Grid
+    from carroyage.engine.income import _window_sums
+
+    rng = np.random.default_rng(3)
+    flat = rng.choice(40 * 30, size=500, replace=False)  # distinct cells of a 40 x 30 frame, shuffled
+    grid = Grid.around(flat % 40 * 200, flat // 40 * 200, 200)
+    values = rng.random((500, 3)) * 1_000
+    reach, bandwidth = 2, 1.25
+    height, width = grid.shape
+    raster = np.zeros((height + 2 * reach, width + 2 * reach, 3))
+    raster[grid.row + reach, grid.col + reach] = values
+    expected = np.zeros((500, 3))
+    for d_row in range(-reach, reach + 1):  # the window's order: row offsets, then column offsets
+        for d_col in range(-reach, reach + 1):
+            if (d_row, d_col) != (0, 0):
+                weight = np.exp(-(d_row**2 + d_col**2) / (2 * bandwidth * bandwidth))
+                expected += weight * raster[grid.row + reach + d_row, grid.col + reach + d_col]
+    sums = _window_sums(grid, values, reach, bandwidth, chunk=chunk)
+    assert np.array_equal(sums, expected)

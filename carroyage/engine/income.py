@@ -44,7 +44,6 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.special import ndtr, ndtri
 
-from .clusters import raster_order
 from .grid import Grid
 from .readers import CellTable
 
@@ -466,8 +465,8 @@ def pool_imputed(cells: CellTable, grid: Grid, model: IncomeModel) -> PooledCell
     Each cell gets ``λ × own + (1 − λ) × neighbourhood`` with ``λ = men / (men + k)``
     (``k = shrinkage_households``; ``λ = 1`` when k is 0) for measured cells and ``λ = 0`` for
     imputed ones; a cell with no inhabited neighbour keeps its own figures. The window sums are
-    :func:`_window_sums`: linear passes over the cells in raster order, no raster, no loop over
-    cells.
+    :func:`_window_sums`: one sparse product, linear in the cells (the frame is only a lookup
+    table of cell numbers), no loop over cells.
 
     Parameters
     ----------
@@ -526,20 +525,18 @@ def pool_imputed(cells: CellTable, grid: Grid, model: IncomeModel) -> PooledCell
     return PooledCells(rate, mean, count)
 
 
-def _window_sums(grid: Grid, values: np.ndarray, reach: int, bandwidth: float) -> np.ndarray:
+def _window_sums(grid: Grid, values: np.ndarray, reach: int, bandwidth: float, chunk: int = 1 << 17) -> np.ndarray:
     """Gaussian-weighted sums of ``values`` over each cell's window, own cell excluded.
 
-    The sparse equivalent of a Gaussian convolution of the rasterised grid (a France-sized raster
-    holds ~30 million positions for ~2.3 million cells, most of them empty). The cells are put in
-    raster order (two radix passes, :func:`~carroyage.engine.clusters.raster_order`); half the
-    window is searched (the offsets after the cell in raster order: the rest are the same pairs
-    seen from the other cell): per row offset, one ``searchsorted`` of the sorted keys into
-    themselves finds where the row's ``2 × reach + 1`` positions begin, and they are the next
-    sorted keys, read while they stay within reach (about 4 neighbours per cell on a French grid,
-    of 24 offsets). The pairs make a sparse matrix whose rows list each cell's neighbours in
-    raster order, which is the window's order (row offsets, then column offsets); its product
-    with the figures therefore adds them in the order a plain loop over the 24 offsets would:
-    the sums are the same to the last bit, in time linear in the cells.
+    The sparse equivalent of a Gaussian convolution of the rasterised grid (a France-sized frame
+    holds ~30 million positions for ~2.3 million cells, most of them empty): only the figures of
+    the cells are read, never a raster of them. One ``int32`` raster of the frame says which cell
+    is at each position (-1: none; 4 bytes a position, ~120 MB for France, built once); each
+    cell's ``(2 × reach + 1)² − 1`` window positions are looked up in it, and the neighbours found
+    make the rows of a sparse matrix, listed in the window's order (row offsets, then column
+    offsets). Its product with the figures adds them in the order a plain loop over the offsets
+    would: the sums are the same to the last bit, in time and memory linear in the cells. The
+    cells are taken ``chunk`` at a time (a few tens of MB of lookups each), in input order.
 
     Parameters
     ----------
@@ -551,6 +548,8 @@ def _window_sums(grid: Grid, values: np.ndarray, reach: int, bandwidth: float) -
         Half-width of the window, in cells.
     bandwidth : float
         Standard deviation of the Gaussian weights, in cells.
+    chunk : int
+        Cells whose windows are looked up together (bounds the temporary arrays).
 
     Returns
     -------
@@ -563,66 +562,31 @@ def _window_sums(grid: Grid, values: np.ndarray, reach: int, bandwidth: float) -
     [6.065, 5.976, 1.213, 1.342]
     """
     n = len(values)
+    table = np.ascontiguousarray(values, dtype=np.float64)
+    sums = np.zeros(table.shape)
     if n == 0:
-        return np.zeros(values.shape)
+        return sums
     span = 2 * reach + 1
-    width = grid.shape[1] + span
-    order = raster_order(grid)
-    keys = (grid.row[order].astype(np.int64) + reach) * width + (grid.col[order].astype(np.int64) + reach)
-    padded = np.concatenate([keys, np.full(span + 1, np.iinfo(np.int64).max)])  # past the end: never near
-    # pairs (cell, neighbour after it in raster order) of the half window, and the offset of each
-    cells, neighbours, offsets = [], [], []
-    for d_row in range(reach + 1):  # the rest of the cell's row, then the rows below
-        centre = keys + d_row * width
-        first = np.arange(1, n + 1) if d_row == 0 else np.searchsorted(keys, centre - reach)
-        active = np.flatnonzero(padded[first] - centre <= reach)  # the cells with a neighbour in this row
-        first, centre = first[active], centre[active]
-        for step in range(span):  # the row's positions, west to east: the next sorted keys
-            neighbour = first + step
-            d_col = padded[neighbour] - centre
-            near = d_col <= reach  # sorted keys: a cell out of reach at this step stays out
-            active, first, centre = active[near], first[near], centre[near]
-            cells.append(active)
-            neighbours.append(neighbour[near])
-            offsets.append(((d_row + reach) * span + d_col[near] + reach).astype(np.int16))  # rank in the window
-    middle = span * span // 2  # the cell itself (found only for a cell given twice): left out
-    offset = np.concatenate(offsets)
-    by_offset = np.argsort(offset, kind="stable")  # 16-bit: a radix sort
-    by_offset = by_offset[offset[by_offset] != middle]
-    index = np.int32 if n < np.iinfo(np.int32).max else np.int64
-    cell = np.concatenate(cells).astype(index)[by_offset]  # cells numbered in raster order
-    neighbour = np.concatenate(neighbours).astype(index)[by_offset]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(offset[by_offset], minlength=span * span))])
-    # the window is symmetric: pair (a, b) at offset o is pair (b, a) at -o. Each cell's row of
-    # the sparse matrix lists its neighbours in the window's order (row offsets, then column
-    # offsets), filled offset by offset; a cell appears at most once per offset.
-    rows = np.bincount(cell, minlength=n) + np.bincount(neighbour, minlength=n)
-    indptr = np.concatenate([[0], np.cumsum(rows)]).astype(index)
-    slot = indptr[:-1].copy()
-    indices = np.zeros(int(indptr[-1]), dtype=index)  # zeros: a cell given twice (refused by the
-    data = np.zeros(int(indptr[-1]))  # readers) leaves weight-0 slots, never uninitialised ones
-    for rank in range(span * span):  # the window's 24 offsets, each one vectorised over its pairs
-        if rank == middle:
-            continue
-        d_row, d_col = divmod(rank, span)
-        mirrored = rank < middle
-        block = slice(*bounds[[span * span - 1 - rank, span * span - rank]] if mirrored else bounds[[rank, rank + 1]])
-        owner, other = (neighbour[block], cell[block]) if mirrored else (cell[block], neighbour[block])
-        position = slot[owner]
-        indices[position] = other
-        data[position] = np.exp(-((d_row - reach) ** 2 + (d_col - reach) ** 2) / (2 * bandwidth * bandwidth))
-        slot[owner] += 1
-    window = csr_matrix((data, indices, indptr), shape=(n, n))
-    ordered = _rows(np.asarray(values, dtype=np.float64))[order].view(np.float64).reshape(values.shape)
-    sums = np.empty(values.shape)
-    _rows(sums)[order] = _rows(window @ ordered)  # back to the input's order
+    height, width = grid.shape[0] + 2 * reach, grid.shape[1] + 2 * reach  # a margin: no wrapping around
+    small = max(height * width, n) < np.iinfo(np.int32).max
+    index = np.int32 if small else np.int64
+    keys = ((grid.row.astype(np.int64) + reach) * width + (grid.col.astype(np.int64) + reach)).astype(index)
+    at = np.full(height * width, -1, dtype=index)
+    at[keys] = np.arange(n, dtype=index)
+    d_row, d_col = np.divmod(np.arange(span * span), span)  # the window's order: row offsets, then columns
+    d_row, d_col = d_row - reach, d_col - reach
+    other = (d_row != 0) | (d_col != 0)  # the cell itself left out
+    shifts = (d_row * width + d_col)[other].astype(index)
+    weights = np.exp(-(d_row**2 + d_col**2) / (2 * bandwidth * bandwidth))[other]
+    tiled = np.tile(weights, min(chunk, n))  # each window slot's weight, row after row
+    for start in range(0, n, chunk):  # a few blocks of cells, each one vectorised
+        neighbour = at[keys[start : start + chunk, None] + shifts].ravel()  # (cells × slots), -1: empty
+        slot = np.flatnonzero(neighbour >= 0)  # row-major: each cell's neighbours in window order
+        rows = len(neighbour) // len(shifts)
+        indptr = np.searchsorted(slot, np.arange(rows + 1) * len(shifts)).astype(index)
+        window = csr_matrix((tiled[slot], neighbour[slot], indptr), shape=(rows, n))
+        sums[start : start + rows] = window @ table
     return sums
-
-
-def _rows(table: np.ndarray) -> np.ndarray:
-    """A C-contiguous ``(n, m)`` array seen as ``n`` opaque records: fast whole-row gathers."""
-    records: np.ndarray = np.ascontiguousarray(table).view(np.dtype((np.void, table.shape[1] * table.itemsize)))
-    return records.ravel()
 
 
 def household_sizes(population: np.ndarray, households: np.ndarray, poor: np.ndarray) -> tuple[float, float]:
