@@ -12,7 +12,7 @@ from importlib import resources
 
 LEAFLET_VERSION = "1.9.4"
 DSFR_VERSION = "1.15.3"
-DSFR_CSS = ("core", "skiplink", "header", "footer", "button", "link", "form", "input", "badge")
+DSFR_CSS = ("core", "skiplink", "header", "footer", "button", "link", "form", "input", "checkbox", "badge")
 """The DSFR style sheets the address page needs, in the order the DSFR documents."""
 LEAFLET_CDN = f"https://cdn.jsdelivr.net/npm/leaflet@{LEAFLET_VERSION}/dist"
 
