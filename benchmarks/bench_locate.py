@@ -127,7 +127,9 @@ def whole_commands(points: Path, work: Path, runs: int) -> dict[str, dict[str, f
         ours.append(mine)
         theirs.append(baseline)
         ratios.append(baseline.wall / mine.wall)
-    inside = int(re.search(r"\bin ([\d,]+)", ours[-1].stdout).group(1).replace(",", ""))  # type: ignore[union-attr]
+    summary = re.search(r"dans la zone ([\d\u202f]+)", ours[-1].stdout)  # the command's French summary
+    assert summary is not None, ours[-1].stdout
+    inside = int(summary.group(1).replace("\u202f", ""))
     return {
         "carroyage locate-csv": _figures(ours) | {"inside": inside},
         "geopandas script": _figures(theirs) | {"inside": int(theirs[-1].stdout.split()[-1])},
