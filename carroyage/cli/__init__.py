@@ -80,7 +80,7 @@ def main() -> None:
 
 def _run(stopped: list[int]) -> None:
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="carroyage")
     except TyperException as exc:  # a usage error: one line, like every other error
         if type(exc).__name__ == "NoArgsIsHelpError":  # no command: the help, as --help prints it
             typer.echo(exc.format_message())
