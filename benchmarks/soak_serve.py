@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import random
 import re
-import statistics
 import sys
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serve import BASELINE_APP, TOKEN, addresses, is_baseline, is_carroyage, server  # noqa: E402
+from bench_serve import p as quantile  # noqa: E402
 
 from carroyage.settings import KEEP_ALIVE_S  # noqa: E402
 
@@ -209,12 +209,6 @@ def warm_up(url: str, mix: list[tuple[str, dict[str, object]]]) -> float:
         for _, params in mix[:50]:
             session.get("/api/locate", params=params)
     return time.perf_counter() - start
-
-
-def quantile(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def main() -> None:
