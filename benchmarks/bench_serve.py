@@ -32,7 +32,6 @@ import argparse
 import csv
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,14 +39,18 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from servers import LOOPBACK, free_ports  # noqa: E402 (the tests' loopback helpers: ports, no proxy)
+from servers import client as loopback_client  # noqa: E402
+
 TARGET_P99 = 0.050  # seconds: the lookups' p99 the old unit test asked for
 ROUNDS = 4
-LOOPBACK = "127.0.0.1,localhost,::1"
 TOKEN = secrets.token_hex(8)
 """Echoed by this run's baseline server: an answer from any other server is not it."""
 BASELINE_APP = """\
@@ -76,20 +79,6 @@ class Kind:
     params: list[dict[str, object]]  # cycled through
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all held open while they are chosen)."""
-    with ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-
-
-def loopback_client(base_url: str, timeout: float = 10.0) -> httpx.Client:
-    """A client for a server on 127.0.0.1: no proxy, whatever the environment says."""
-    return httpx.Client(base_url=base_url, timeout=timeout, trust_env=False)
 
 
 def is_carroyage(reply: httpx.Response) -> bool:

@@ -50,9 +50,8 @@ PAGE_FORMATS = ("html", "htm")
 PANES = {"contexte": 350, "quartiers": 460, "officiels": 470, "noms": 480}
 """Leaflet panes over the default overlay pane (400: cells, quartiers vécus, veille active)."""
 
-POPUP_JS = """
-function (feature, layer) {
-    var fields = %s;
+FICHE_JS = """
+function carroyageFiche(fields, feature, layer) {
     var props = feature.properties;
     var box = document.createElement("div");
     box.className = "carroyage-fiche";
@@ -90,6 +89,7 @@ function (feature, layer) {
     layer.bindPopup(box, {maxWidth: 320, minWidth: 180});
 }
 """
+"""A feature's fiche (popup), built as text nodes: defined once in the page, called by every layer."""
 
 MAP_CSS = """
 body, .leaflet-container { font: 13px/1.4 system-ui, "Segoe UI", Roboto, Arial, sans-serif; }
@@ -209,6 +209,7 @@ def interactive_map(
     root = cast(branca.element.Figure, fmap.get_root())  # a map's root is its page
     root.header.add_child(branca.element.Element(f"<title>{_escape(title)}</title>"))
     root.header.add_child(branca.element.Element(_manifest_tag(geography.manifest)))
+    root.header.add_child(branca.element.Element(f"<script>{FICHE_JS}</script>"))
     root.header.add_child(
         branca.element.Element(f"<style>{MAP_CSS.replace('%(colours)s', ', '.join(CELL_COLOURS))}</style>")
     )
@@ -376,9 +377,14 @@ def _layer(frame: gpd.GeoDataFrame, kind: str, pane: str | None = None, interact
         name=LAYERS[kind],
         show=True,
         style_function=lambda _feature, style=style: style,
-        on_each_feature=folium.JsCode(POPUP_JS % script_json(fields)) if interactive else None,
+        on_each_feature=folium.JsCode(_fiche(fields)) if interactive else None,
         **options,
     )
+
+
+def _fiche(fields: object) -> str:
+    """A layer's popups: the page's one :data:`FICHE_JS` function, given this layer's fields."""
+    return f"function (feature, layer) {{ carroyageFiche({script_json(fields)}, feature, layer); }}"
 
 
 def _json_safe(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -437,7 +443,7 @@ def _cells_layer(geography: Geography) -> folium.GeoJson:
             "weight": 0.3,
             "fillOpacity": 0.6,
         },
-        on_each_feature=folium.JsCode(POPUP_JS % script_json(fields)),
+        on_each_feature=folium.JsCode(_fiche(fields)),
     )
 
 
