@@ -433,6 +433,17 @@ def test_medians_stay_exact_when_incomes_differ_below_the_sort_key_precision():
         assert g.medians()[c] == np.median(np.repeat(h.income[mine], h.persons[mine].astype(int)))
 
 
+def test_sorted_persons_are_exact_whatever_the_household_sizes():
+    rng = np.random.default_rng(11)
+    n = 3000
+    x, y = X0 + rng.uniform(1, 999, n), Y0 + rng.uniform(1, 999, n)
+    for persons in (rng.integers(1, 9, n), np.where(rng.random(n) < 0.01, 300, rng.integers(1, 9, n))):
+        h = households_from_arrays(x, y, rng.lognormal(10, 0.5, n), persons.astype(float), uc=np.ones(n))
+        g = grid_households(h)
+        assert g.persons_sorted.dtype == np.float64
+        np.testing.assert_array_equal(g.persons_sorted, h.persons[g.order])
+
+
 def test_the_packed_sort_is_exactly_lexsort_on_ties_negatives_and_wide_ranges():
     rng = np.random.default_rng(9)
     cases = [

@@ -22,6 +22,7 @@ from typer._click.exceptions import BadParameter, MissingParameter, NoSuchOption
 from typer.exceptions import TyperException
 
 from .. import labels
+from ..cpu import prefer_avx2_sort
 from ..errors import CarroyageError, CarroyageWarning
 from ..labels import INTERRUPTED, USAGE
 from . import address, around, engine, households, indicators, publish  # noqa: F401  (each registers its commands)
@@ -59,6 +60,7 @@ def main() -> None:
     Ctrl-C and SIGTERM stop the run with one line and exit code 130; outputs are written under
     temporary names and moved into place only when complete, so a stopped run leaves none.
     """
+    prefer_avx2_sort()  # before any command imports numpy
     stopped: list[int] = []
     warnings.showwarning = _show_warning
     warnings.simplefilter("ignore")  # numerical noise of the libraries is not for users...

@@ -1164,17 +1164,31 @@ def grid_households(households: Households, resolution: int = 200) -> Gridded:
         return _frame_positions(x[part], y[part], resolution, c0, r0, width)
 
     frame_positions = None
+    persons = _compact(households.persons)
     if max(1, (span - 1).bit_length()) + max(1, (len(x) - 1).bit_length()) > 64 - MIN_RANK_BITS:
         frame_positions, dense = np.unique(positions(slice(None)), return_inverse=True)  # a sparse, wide frame
         span = len(frame_positions)
-        result = grouped_order(dense, span, households.income, (households.persons,))
+        result = grouped_order(dense, span, households.income, (persons,))
     else:
-        result = _packed_order(len(x), span, households.income, positions, (households.persons,))
+        result = _packed_order(len(x), span, households.income, positions, (persons,))
     keys = result.groups if frame_positions is None else frame_positions[result.groups]
     cell_x = (keys % width + c0) * resolution
     cell_y = (keys // width + r0) * resolution
-    sorted_persons = result.carried[0]
+    sorted_persons = result.carried[0].astype(np.float64, copy=False)
     return Gridded(households, resolution, cell_x, cell_y, result.order, result.starts, result.values, sorted_persons)
+
+
+def _compact(persons: np.ndarray) -> np.ndarray:
+    """Persons as bytes when every household has at most 255 (exactly): gathered in sorted order,
+    a byte array stays in cache where a float64 one does not (about three times faster).
+
+    >>> _compact(np.array([1.0, 4.0])).dtype, _compact(np.array([1.0, 300.0])).dtype
+    (dtype('uint8'), dtype('float64'))
+    """
+    if not len(persons) or persons.max() > np.iinfo(np.uint8).max:
+        return persons
+    compact = persons.astype(np.uint8)
+    return compact if np.array_equal(compact, persons) else persons
 
 
 def _frame_positions(x: np.ndarray, y: np.ndarray, resolution: int, c0: int, r0: int, width: int) -> np.ndarray:
