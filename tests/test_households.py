@@ -20,6 +20,7 @@ from carroyage.engine.households import (
     apply_secrecy,
     consumption_units,
     delimit_households,
+    exact_cells,
     filosofi_cells,
     grid_households,
     grouped_order,
@@ -440,8 +441,15 @@ def test_sorted_persons_are_exact_whatever_the_household_sizes():
     for persons in (rng.integers(1, 9, n), np.where(rng.random(n) < 0.01, 300, rng.integers(1, 9, n))):
         h = households_from_arrays(x, y, rng.lognormal(10, 0.5, n), persons.astype(float), uc=np.ones(n))
         g = grid_households(h)
-        assert g.persons_sorted.dtype == np.float64
+        assert g.persons_sorted.dtype == (np.uint8 if persons.max() <= 255 else np.float64)
         np.testing.assert_array_equal(g.persons_sorted, h.persons[g.order])
+        cells = exact_cells(g, 20_000.0).frame
+        expected = np.bincount(g.cell, weights=h.persons * (h.income < 20_000.0))
+        np.testing.assert_array_equal(cells["population_low"].to_numpy(), expected)
+        np.testing.assert_array_equal(cells["population"].to_numpy(), np.bincount(g.cell, weights=h.persons))
+        assert cells["median_income"].to_numpy()[0] == np.median(
+            np.repeat(h.income[g.cell == 0], h.persons[g.cell == 0].astype(int))
+        )
 
 
 def test_the_packed_sort_is_exactly_lexsort_on_ties_negatives_and_wide_ranges():
