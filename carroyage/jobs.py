@@ -33,7 +33,16 @@ from .geography import Geography, is_geography, read_geography
 from .labels import READING, WRITING
 from .layers import codes_and_names, read_layer, read_official
 from .manifest import build_manifest, file_record
-from .publish.output import add_layers, file_epsg, output_epsg, parse_crs, write_geography, write_layers
+from .publish.output import (
+    GEOGRAPHY_SUFFIXES,
+    add_layers,
+    check_suffix,
+    file_epsg,
+    output_epsg,
+    parse_crs,
+    write_geography,
+    write_layers,
+)
 from .settings import (
     FACILITY_REACH_M,
     MIN_OVERLAP,
@@ -86,11 +95,19 @@ def validate_file(geography: Path, official: Path) -> Validation:
 REFERENCES = ("national_median", "agglomeration_median", "agglomeration_population")
 
 
-def check_before_reading(source: Path, out: Path, geojson: Path | None, rule: str, options: dict[str, object]) -> Rule:
+def check_before_reading(
+    source: Path,
+    out: Path,
+    geojson: Path | None,
+    rule: str,
+    options: dict[str, object],
+    suffixes: tuple[str, ...] = GEOGRAPHY_SUFFIXES,
+) -> Rule:
     """Everything a delimitation can refuse before its input is read: outputs, rule, figures.
 
     Returns the rule with its parameters set.
     """
+    check_suffix(out, suffixes)
     refuse_overwriting(out, source)
     if geojson is not None:
         refuse_overwriting(geojson, source, out)
@@ -545,11 +562,9 @@ def grid_households_file(
     from .files import atomic_path
     from .labels import integer
     from .manifest import sha256, shown_path
-    from .settings import POVERTY_NATIONAL_MEDIAN_EUR, SECRECY_BLOCKS_M, SECRECY_MIN_HOUSEHOLDS
+    from .settings import POVERTY_LINE_FRACTION, POVERTY_NATIONAL_MEDIAN_EUR, SECRECY_BLOCKS_M, SECRECY_MIN_HOUSEHOLDS
 
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise InputError(f"{out} : format de sortie inconnu ; attendu un nom en .csv ou .parquet")
-    version = check_before_reading(households, out, None, rule, options)
+    version = check_before_reading(households, out, None, rule, options, suffixes=(".csv", ".parquet"))
     reference = {k: v for k, v in options.items() if k in REFERENCES}
     say = progress or (lambda message: None)
     say(f"lecture des ménages {households}")
@@ -571,7 +586,7 @@ def grid_households_file(
         grid_epsg=read.grid_epsg,
         cells=int(len(table)),
         poverty_line={
-            "fraction": 0.6,
+            "fraction": POVERTY_LINE_FRACTION,
             "national_median": poverty_median or POVERTY_NATIONAL_MEDIAN_EUR,
             "income": "disposable (standard of living)" if read.disposable is not None else "declared income per UC",
         },

@@ -76,6 +76,22 @@ def test_meaningless_options_are_refused_before_reading(tmp_path, option, value,
     assert "lecture de" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command,out,expected",
+    [
+        ("delimit", "x.shp", "format de sortie inconnu ; attendu un nom en .gpkg ou .parquet"),
+        ("grid", "x.shp", "format de sortie inconnu ; attendu un nom en .csv ou .parquet"),
+    ],
+)
+def test_an_output_format_nobody_writes_is_refused_before_reading(tmp_path, command, out, expected):
+    path = tmp_path / "input.csv"
+    good_frame().to_csv(path, index=False)
+    options = ["--national-median", "22040"] if command == "delimit" else ["--crs", "EPSG:3035"]
+    result = carroyage(command, path, *options, "--out", tmp_path / out)
+    assert f"{tmp_path / out} : {expected}" in one_line(result)
+    assert "lecture de" not in result.stderr and not (tmp_path / out).exists()
+
+
 def test_a_typo_in_the_median_gets_a_warning(tmp_path):
     path = tmp_path / "grid.csv"
     good_frame().to_csv(path, index=False)

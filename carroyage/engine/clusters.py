@@ -229,8 +229,9 @@ def contour_ring(
 
     Official contours follow streets (décret 2014-767 art. 3), so they take in the blocks that
     border the low-income core. At each step, every inhabited cell outside the clusters that
-    touches one (``contiguity``) is offered to it (to the lowest-numbered one when it touches
-    several: a ring cell never merges two clusters). Per cluster the offered cells are sorted by
+    touches one (``contiguity``) is offered to it (to the least populated one when it touches
+    several, ties to the lowest-numbered: a ring cell never merges two clusters). Per cluster
+    the offered cells are sorted by
     decreasing ``share`` and taken as a prefix while the whole quartier (core, filled gaps and
     ring so far) keeps more than ``min_share`` of its residents below the threshold: one
     ``lexsort`` and cumulative sums per cluster, the first cell that would tip the share stops

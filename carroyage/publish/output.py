@@ -104,6 +104,22 @@ def exchange_layer(
     return layer
 
 
+GEOGRAPHY_SUFFIXES = (".gpkg", ".parquet")
+"""The outputs :func:`write_geography` writes: one GeoPackage, or GeoParquet files."""
+
+
+def check_suffix(path: Path, suffixes: tuple[str, ...] = GEOGRAPHY_SUFFIXES) -> None:
+    """Refuse an output name with none of ``suffixes``: commands call it before any work.
+
+    >>> check_suffix(Path("z.shp"))
+    Traceback (most recent call last):
+    ...
+    carroyage.errors.OutputError: z.shp : format de sortie inconnu ; attendu un nom en .gpkg ou .parquet
+    """
+    if path.suffix.lower() not in suffixes:
+        raise OutputError(labels.OUTPUT_FORMAT.format(path=path, suffixes=labels.one_of(suffixes)))
+
+
 def write_geography(
     geography: Geography,
     path: str | Path,
@@ -137,12 +153,11 @@ def write_geography(
             "cells": geography,
             **{name: exchange_layer(layer, epsg, name, path) for name, layer in small.items()},
         }
+        check_suffix(path)
         if path.suffix.lower() == ".gpkg":
             written = [_write_gpkg(layers, geography.manifest, path, epsg)]
-        elif path.suffix.lower() == ".parquet":
-            written = _write_parquet(layers, geography.manifest, path, epsg)
         else:
-            raise OutputError(labels.OUTPUT_FORMAT.format(path=path, suffixes=labels.one_of([".gpkg", ".parquet"])))
+            written = _write_parquet(layers, geography.manifest, path, epsg)
         if geojson is not None:
             written.append(write_geojson(geography.qpv, geography.manifest, Path(geojson)))
     except OutsideCrs as exc:
