@@ -110,6 +110,10 @@ def test_serve_benchmark_on_a_few_requests():
     assert len(rows) == 4 and all(row[-2] == "0" for row in rows), whole  # no errors (and their causes if any)
 
 
+def test_threaded_lookup_benchmark_runs_with_the_lock():
+    assert "with the lock" in run_benchmark("threads_lookup.py", "--trials", "1")
+
+
 def test_measured_peak_is_the_commands_own_not_its_parents():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import measure

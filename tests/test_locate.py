@@ -61,6 +61,51 @@ def test_zones_without_area_are_reported(zones):
     assert zones.dropped == ["qpv QN09105I", "qpv QN09113I", "qpv QN09503I"]
 
 
+def test_geos_calls_on_shared_zones_hold_the_territorys_lock(monkeypatch, zones, amiens_nord):
+    # GEOS builds a prepared geometry's indexes on first use without a lock: two service threads
+    # doing so at once corrupted the heap (the server aborted: "malloc(): unaligned tcache chunk")
+    held = []
+
+    def checked(function):
+        def call(*args, **kwargs):
+            held.append(all(t.geos.locked() for t in zones.territories if t.epsg == 2154))
+            return function(*args, **kwargs)
+
+        return call
+
+    for name in ("contains_xy", "distance"):
+        monkeypatch.setattr(shapely, name, checked(getattr(shapely, name)))
+    lon, lat = TO_WGS.transform(*shapely.get_coordinates(amiens_nord.representative_point())[0])
+    zones.locate(np.array([lon]), np.array([lat]), tolerance=5.0)
+    assert zones.nearest(lon, lat) is not None
+    assert len(held) == 3 and all(held)
+
+
+def test_concurrent_first_lookups_on_fresh_zones():
+    import threading
+
+    fresh = load_zones([QPV_2024])
+    boxes = np.concatenate([t.lonlat_boxes for t in fresh.territories])
+    rng = np.random.default_rng(3)
+    pick = boxes[rng.integers(0, len(boxes), 2000)]
+    lon = pick[:, 0] + rng.random(2000) * (pick[:, 2] - pick[:, 0])
+    lat = pick[:, 1] + rng.random(2000) * (pick[:, 3] - pick[:, 1])
+    expected = fresh.locate(lon, lat, tolerance=5.0).status().tolist()
+    fresh = load_zones([QPV_2024])  # unprepared again: every thread's first use at once
+    start, found = threading.Barrier(4), []
+
+    def work():
+        start.wait()
+        found.append(fresh.locate(lon, lat, tolerance=5.0).status().tolist())
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [expected] * 4
+
+
 def test_normalise_and_parse():
     assert normalise(["Bd St-Éloi", "Av. du Gal Leclerc"]).to_pylist() == [
         "boulevard saint eloi",

@@ -186,6 +186,10 @@ class Territory:
     _near: dict[float, _Bitmap] = field(default_factory=dict)
     _reach: dict[float, _Bitmap] = field(default_factory=dict)
     _vertices: _Vertices | None = None
+    geos: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Held around every GEOS call on the parts, boundaries and tree: GEOS builds a prepared
+    geometry's indexes on first use without a lock (GEOS issue 825), and two threads doing so at
+    once corrupt the heap (the service answers address lookups on several threads)."""
 
     @cached_property
     def to_metric(self) -> pyproj.Transformer:
@@ -392,8 +396,9 @@ class ZoneSet:
         for territory, _ in _assign(self.territories, np.array([lon]), np.array([lat])):
             x, y = territory.to_metric.transform(lon, lat)
             where = shapely.Point(x, y)
-            index = territory.tree.nearest(where)
-            return int(territory.zone[index]), float(shapely.distance(territory.parts[index], where))
+            with territory.geos:
+                index = territory.tree.nearest(where)
+                return int(territory.zone[index]), float(shapely.distance(territory.parts[index], where))
         return None
 
     def _project(self, lon: np.ndarray, lat: np.ndarray, reach: float) -> list[_Projected]:
@@ -581,13 +586,14 @@ def _pairs(
     near = np.flatnonzero(territory.near(x, y, tolerance))
     near = near[_spatial_order(x[near], y[near])]  # neighbours in turn: the tree and the parts stay in cache
     points = shapely.points(x[near], y[near])
-    if tolerance > 0:
-        found, part = territory.tree.query(points, predicate="dwithin", distance=tolerance)
-    else:
-        found, part = territory.tree.query(points, predicate="intersects")
-    point, points = near[found], points[found]
-    inside = shapely.contains_xy(territory.parts[part], x[point], y[point])
-    to_boundary = shapely.distance(territory.boundaries[part], points)
+    with territory.geos:
+        if tolerance > 0:
+            found, part = territory.tree.query(points, predicate="dwithin", distance=tolerance)
+        else:
+            found, part = territory.tree.query(points, predicate="intersects")
+        point, points = near[found], points[found]
+        inside = shapely.contains_xy(territory.parts[part], x[point], y[point])
+        to_boundary = shapely.distance(territory.boundaries[part], points)
     signed = np.where(inside, -to_boundary, to_boundary)
     return point, territory.zone[part], signed
 
