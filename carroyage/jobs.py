@@ -107,8 +107,8 @@ def check_before_reading(
 
     Returns the rule with its parameters set.
     """
+    refuse_overwriting(out, source)  # the graver mistake first: naming the input as the output
     check_suffix(out, suffixes)
-    refuse_overwriting(out, source)
     if geojson is not None:
         refuse_overwriting(geojson, source, out)
     version = get_rule(rule).with_params(**{k: v for k, v in options.items() if k not in REFERENCES})

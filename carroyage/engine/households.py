@@ -1125,10 +1125,10 @@ def inspire_ids(x: np.ndarray, y: np.ndarray, resolution: int, epsg: int) -> pa.
         row, column = (pc.cast(pa.array(v), pa.string()) for v in (y, x))
         return pc.binary_join_element_wise(pa.scalar(prefix.tobytes().decode()), row, "E", column, "")
     wy, wx = cast(list[int], widths)
-    row = np.frombuffer(prefix.tobytes() + b"0" * wy + b"E" + b"0" * wx, dtype=np.uint8)
-    text = np.empty((len(x), len(row)), dtype=np.uint8)
-    text[...] = row  # whole rows at once: ten times faster than filling the prefix's columns
+    text = np.empty((len(x), len(prefix) + wy + 1 + wx), dtype=np.uint8)
+    text[:, : len(prefix)] = prefix
     _write_digits(text[:, len(prefix) : len(prefix) + wy], y)
+    text[:, len(prefix) + wy] = ord("E")
     _write_digits(text[:, len(prefix) + wy + 1 :], x)
     offsets = np.arange(len(x) + 1, dtype=np.int32) * text.shape[1]
     return pa.Array.from_buffers(pa.string(), len(x), [None, pa.py_buffer(offsets), pa.py_buffer(text)])
