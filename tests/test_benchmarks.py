@@ -62,12 +62,12 @@ def test_locate_benchmark_runs_on_a_small_file(tmp_path):
 
 
 def test_gridding_benchmark_compares_both_pipelines_in_one_environment(tmp_path):
-    args = ("--households", "60000", "--runs", "2", "--repeat", "2", "--warm-mb", "16", "--work", tmp_path)
+    args = ("--households", "30000", "--runs", "1", "--repeat", "2", "--warm-mb", "16", "--work", tmp_path)
     stdout = run_benchmark("bench_grid.py", *args)
     assert "per-cell figures: identical" in stdout  # both pipelines gave every cell the same figures
     assert "NPY_DISABLE_CPU_FEATURES=" in stdout and "for both" in stdout
-    rows = [line.split() for line in stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
-    assert [row[1] for row in rows].count("carroyage") == 4 and [row[1] for row in rows].count("geopandas") == 2
+    variants = [line.split()[1] for line in stdout.splitlines() if line.split()[:1] == ["1"]]
+    assert variants == ["carroyage", "carroyage", "geopandas"]  # carroyage repeated, averaged
     assert "speed-up vs geopandas sjoin, whole processes, wall time:" in stdout
 
 
