@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -302,6 +303,10 @@ def main() -> None:
 
     from synthetic import write_synthetic
 
+    from carroyage.cpu import NUMPY_SWITCH, prefer_avx2_sort
+
+    prefer_avx2_sort()  # every variant's process in the environment the carroyage command makes
+    print(f"{NUMPY_SWITCH}={os.environ.get(NUMPY_SWITCH, '(unset)')!r} for every variant", flush=True)
     name = f"france_{args.cells}{'_shuffled' if args.shuffled else ''}.csv"
     grid = write_synthetic(args.work / name, args.cells, shuffled=args.shuffled)
     print(f"grid: {grid} ({args.cells:,} cells); launcher floor {measure.floor():.0f} MB", flush=True)
