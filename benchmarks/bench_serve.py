@@ -46,7 +46,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import LOOPBACK, free_ports  # noqa: E402 (the tests' loopback helpers: ports, no proxy)
+from servers import LOOPBACK, free_ports, stop  # noqa: E402 (the tests' loopback helpers: ports, no proxy)
 from servers import client as loopback_client  # noqa: E402
 
 TARGET_P99 = 0.050  # seconds: the lookups' p99 the old unit test asked for
@@ -151,12 +151,21 @@ def server(command, ready: str, expected, deadline: float, attempts: int = 3) ->
                 sys.stderr.write(running.log_tail())
                 raise
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
+
+
+@contextmanager
+def both_servers(deadline: float) -> Iterator[tuple[Running, Running]]:
+    """The trivial baseline app and ``carroyage serve`` on the shipped BAN extract, both ready."""
+    from carroyage.data import BAN_FIXTURE
+
+    serve = [sys.executable, "-m", "carroyage", "serve", "--host", "127.0.0.1", "--ban", str(BAN_FIXTURE)]
+    baseline = [sys.executable, "-c", BASELINE_APP]
+    with (
+        server(lambda port: [*baseline, str(port), TOKEN], "/ping", is_baseline, deadline) as base,
+        server(lambda port: [*serve, "--port", str(port)], "/openapi.json", is_carroyage, deadline) as ours,
+    ):
+        yield base, ours
 
 
 def addresses() -> list[dict[str, object]]:
@@ -208,18 +217,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds for the whole run, start-up included")
     args = parser.parse_args()
-    from carroyage.data import BAN_FIXTURE
-
     deadline = time.monotonic() + args.budget
-    serve = [sys.executable, "-m", "carroyage", "serve", "--host", "127.0.0.1", "--ban", str(BAN_FIXTURE)]
     coordinates = [{"lon": round(2.28 + 0.001 * i, 6), "lat": 49.90 + 0.0025 * (i % 9)} for i in range(40)]
     started = time.perf_counter()
-    with (
-        server(
-            lambda port: [sys.executable, "-c", BASELINE_APP, str(port), TOKEN], "/ping", is_baseline, deadline
-        ) as base,
-        server(lambda port: [*serve, "--port", str(port)], "/openapi.json", is_carroyage, deadline) as ours,
-    ):
+    with both_servers(deadline) as (base, ours):
         print(f"servers up in {time.perf_counter() - started:.1f} s", flush=True)
         kinds = [
             Kind("baseline: trivial FastAPI app /ping", base.url, "/ping", [{}]),

@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serve import BASELINE_APP, TOKEN, addresses, is_baseline, is_carroyage, server  # noqa: E402
+from bench_serve import addresses, both_servers  # noqa: E402
 from bench_serve import p as quantile  # noqa: E402
 
 from carroyage.settings import KEEP_ALIVE_S  # noqa: E402
@@ -221,19 +221,11 @@ def main() -> None:
     parser.add_argument("--address-share", type=float, default=0.3, help="share of address queries")
     parser.add_argument("--startup", type=float, default=120.0, help="seconds allowed for each server to start")
     args = parser.parse_args()
-    from carroyage.data import BAN_FIXTURE
-
-    serve = [sys.executable, "-m", "carroyage", "serve", "--host", "127.0.0.1", "--ban", str(BAN_FIXTURE)]
     baseline_mix = [("baseline", {})] * max(1, int(args.baseline_rate * args.seconds))
     mix = queries(max(1, int(args.rate * args.seconds)), args.address_share)
     print(f"{args.rate:g} requests/s for {args.seconds:g} s; baseline meanwhile {args.baseline_rate:g}/s", flush=True)
     deadline = time.monotonic() + args.startup
-    with (
-        server(
-            lambda port: [sys.executable, "-c", BASELINE_APP, str(port), TOKEN], "/ping", is_baseline, deadline
-        ) as base,
-        server(lambda port: [*serve, "--port", str(port)], "/openapi.json", is_carroyage, deadline) as ours,
-    ):
+    with both_servers(deadline) as (base, ours):
         print(f"warm-up (not counted): {warm_up(ours.url, mix):.1f} s", flush=True)
         ours_run, baseline = asyncio.run(
             both(

@@ -39,8 +39,10 @@ def is_zen4(cpuinfo: str | None = None, processor: str | None = None) -> bool:
     True
     """
     if cpuinfo is None:
-        path = Path("/proc/cpuinfo")
-        cpuinfo = path.read_text(errors="replace")[:20_000] if path.exists() else ""
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")[:20_000]
+        except OSError:  # not Linux, or not readable: the processor text decides
+            cpuinfo = ""
     if cpuinfo:
         first = cpuinfo.split("\n\n", 1)[0]
         fields = dict(re.findall(r"^([^:\n]+?)\s*:\s*(.*)$", first, flags=re.MULTILINE))

@@ -95,12 +95,17 @@ def dead_proxy(monkeypatch):
     """Every proxy variable pointing at a closed port of 127.0.0.1, and no NO_PROXY: a request that
     goes through the proxy fails (connection refused)."""
     proxy = f"http://127.0.0.1:{free_port()}"
+    proxies_at(monkeypatch, proxy)
+    return proxy
+
+
+def proxies_at(monkeypatch, url: str) -> None:
+    """Every proxy variable pointing at ``url``, and no NO_PROXY."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.setenv(name, proxy)
-        monkeypatch.setenv(name.lower(), proxy)
+        monkeypatch.setenv(name, url)
+        monkeypatch.setenv(name.lower(), url)
     for name in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    return proxy
 
 
 def test_locate_command_with_addok(addok_url, dead_proxy):
@@ -154,11 +159,7 @@ def answering_proxy(monkeypatch):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.setenv(name, url)
-        monkeypatch.setenv(name.lower(), url)
-    for name in ("NO_PROXY", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    proxies_at(monkeypatch, url)
     try:
         yield url
     finally:

@@ -1249,15 +1249,8 @@ def threshold_for(
 
 def persons_below(gridded: Gridded, threshold: float) -> np.ndarray:
     """Persons of each cell whose household's declared income per UC is strictly below ``threshold``."""
-    below = np.empty(gridded.cells, dtype=np.float64)
-
-    def block(rows_runs: tuple[slice, slice]) -> None:  # no full-size temporary
-        rows, runs = rows_runs
-        low = np.where(gridded.income_sorted[rows] < threshold, gridded.persons_sorted[rows], 0.0)
-        below[runs] = np.add.reduceat(low, gridded.starts[runs] - rows.start)
-
-    _each(block, run_blocks(gridded.starts, len(gridded.order)))
-    return below
+    income, persons = gridded.income_sorted, gridded.persons_sorted
+    return gridded.sum_sorted(lambda rows: np.where(income[rows] < threshold, persons[rows], 0))
 
 
 def agglomeration_facts(
