@@ -1236,15 +1236,17 @@ def threshold_for(
     """The rule's threshold S with the exact agglomeration median: ``(S, median, population, source)``."""
     from .rules import get_rule
 
+    median, population, source = _agglomeration(gridded, agglomeration_median, agglomeration_population)
+    threshold = get_rule(rule).with_params(**parameters).threshold(median, population, national_median)
+    return threshold.value, median, population, source
+
+
+def _agglomeration(gridded: Gridded, median: float | None, population: float | None) -> tuple[float, float, str]:
+    """The agglomeration's median and population, exact from the households unless given, and the median's source."""
     h = gridded.households
-    source = "given"
-    if agglomeration_median is None:
-        agglomeration_median = global_weighted_median(h.income, h.persons)
-        source = EXACT_MEDIAN_SOURCE
-    population = float(h.persons.sum()) if agglomeration_population is None else float(agglomeration_population)
-    rule_version = get_rule(rule).with_params(**parameters)
-    threshold = rule_version.threshold(agglomeration_median, population, national_median)
-    return threshold.value, float(agglomeration_median), population, source
+    source = "given" if median is not None else EXACT_MEDIAN_SOURCE
+    median = global_weighted_median(h.income, h.persons) if median is None else median
+    return float(median), float(h.persons.sum()) if population is None else float(population), source
 
 
 def persons_below(gridded: Gridded, threshold: float) -> np.ndarray:
@@ -1280,12 +1282,8 @@ def agglomeration_facts(
         )
         threshold: float | None = value
     else:
-        h = gridded.households
-        threshold, source = None, "given" if agglomeration_median is not None else EXACT_MEDIAN_SOURCE
-        median = (
-            agglomeration_median if agglomeration_median is not None else global_weighted_median(h.income, h.persons)
-        )
-        population = agglomeration_population if agglomeration_population is not None else float(h.persons.sum())
+        threshold = None
+        median, population, source = _agglomeration(gridded, agglomeration_median, agglomeration_population)
     facts: dict[str, object] = {
         "threshold": threshold,
         "agglomeration_median": float(median),
